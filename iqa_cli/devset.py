@@ -1,0 +1,245 @@
+"""The development benchmark: KADID-10k conditions re-created on held-out pristine references.
+
+The pristine images in ``../shared/data/pristine`` are split once, by folder, and the split is fixed:
+
+- **holdout** (benchmark references, never used in training): all of ``kodak24/``.
+- **train** (self-supervised training): ``bsds500/train``, ``bsds500/val``, ``bsds500/test`` and
+  ``urban100/``.
+
+:func:`make_dev_pairs` turns references and the 65 conditions of ``kadid_dev_conditions.csv`` into
+``(reference, distorted, condition)`` pairs whose label is the condition's mean human score.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from iqa_cli.distortions import kadid_distort, kadid_reference
+from iqa_cli.errors import DatasetError, ImageError, UsageError
+
+__all__ = [
+    "CONDITIONS_FILE",
+    "HOLDOUT_SETS",
+    "TRAIN_SETS",
+    "Condition",
+    "DevPair",
+    "load_conditions",
+    "load_refs",
+    "make_dev_pairs",
+    "pristine_paths",
+    "shared_data_dir",
+]
+
+HOLDOUT_SETS: tuple[str, ...] = ("kodak24",)
+"""Folders under ``pristine/`` held out as benchmark references; never train on them."""
+TRAIN_SETS: tuple[str, ...] = ("bsds500/train", "bsds500/val", "bsds500/test", "urban100")
+"""Folders under ``pristine/`` used for training."""
+CONDITIONS_FILE = Path("labels") / "kadid_dev_conditions.csv"
+"""Location of the development conditions relative to :func:`shared_data_dir`."""
+
+_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+_COLUMNS = ("type_id", "type_name", "level", "parameter", "mean_score")
+_ENV_VAR = "IQA_SHARED_DATA"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One KADID-10k (type, level) condition.
+
+    Attributes:
+        type_id: KADID type id (1..25).
+        type_name: Human-readable type, e.g. ``"gaussian blur"``.
+        level: 1 (mildest) .. 5 (strongest).
+        parameter: The distortion parameter of this level (meaning depends on the type).
+        mean_score: Mean human score of the condition over KADID's images (1..5, higher is better).
+    """
+
+    type_id: int
+    type_name: str
+    level: int
+    parameter: float
+    mean_score: float
+
+
+@dataclass(frozen=True)
+class DevPair:
+    """A re-created development pair.
+
+    Attributes:
+        ref: KADID reference (min-max stretched, 8-bit values), float32 ``(H, W, C)``; read-only.
+        dist: The distorted image, float32 ``(H, W, C)`` with 8-bit values.
+        condition: The condition applied; ``condition.mean_score`` is the pair's label.
+        ref_name: Name of the reference as passed to :func:`make_dev_pairs`.
+    """
+
+    ref: np.ndarray
+    dist: np.ndarray
+    condition: Condition
+    ref_name: str
+
+
+def shared_data_dir() -> Path | None:
+    """The shared data folder, or None if it does not exist.
+
+    ``$IQA_SHARED_DATA`` if set, else ``<repo root>/../shared/data`` where the repo root is the parent of the
+    ``iqa_cli`` package folder.
+    """
+    env = os.environ.get(_ENV_VAR)
+    path = Path(env).expanduser() if env else Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+def _require_shared() -> Path:
+    root = shared_data_dir()
+    if root is None:
+        raise DatasetError(f"shared data folder not found: set ${_ENV_VAR} or place it at <repo>/../shared/data")
+    return root
+
+
+def load_conditions(path: Path | None = None) -> list[Condition]:
+    """Read the development conditions table.
+
+    Args:
+        path: CSV with at least the columns ``type_id, type_name, level, parameter, mean_score``
+            (default: ``<shared data>/labels/kadid_dev_conditions.csv``).
+
+    Returns:
+        The conditions, in file order.
+
+    Raises:
+        DatasetError: The file is missing, lacks a column, or has a malformed value.
+    """
+    path = _require_shared() / CONDITIONS_FILE if path is None else Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in _COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(_COLUMNS)}")
+            rows = list(reader)
+    except OSError as exc:
+        raise DatasetError(f"cannot read conditions table {path}: {exc.strerror or exc}") from exc
+    conditions = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            conditions.append(
+                Condition(
+                    type_id=int(row["type_id"]),
+                    type_name=row["type_name"].strip(),
+                    level=int(row["level"]),
+                    parameter=float(row["parameter"]),
+                    mean_score=float(row["mean_score"]),
+                )
+            )
+        except (TypeError, ValueError) as exc:
+            raise DatasetError(f"{path}, line {line}: malformed value ({exc})") from exc
+    if not conditions:
+        raise DatasetError(f"{path}: no conditions in the table")
+    return conditions
+
+
+def pristine_paths(split: Literal["train", "holdout"], data_dir: Path | None = None) -> list[Path]:
+    """Image files of one side of the fixed pristine split, sorted by path.
+
+    Args:
+        split: ``"holdout"`` (:data:`HOLDOUT_SETS`) or ``"train"`` (:data:`TRAIN_SETS`).
+        data_dir: Shared data folder (default: :func:`shared_data_dir`).
+
+    Returns:
+        Sorted paths of the images (PNG, JPEG, BMP, TIFF) directly inside the split's folders.
+
+    Raises:
+        UsageError: ``split`` is neither ``"train"`` nor ``"holdout"``.
+        DatasetError: The shared data folder or one of the split's folders is missing.
+    """
+    if split not in ("train", "holdout"):
+        raise UsageError(f"split must be 'train' or 'holdout', got {split!r}")
+    root = (Path(data_dir) if data_dir is not None else _require_shared()) / "pristine"
+    paths: list[Path] = []
+    for folder in HOLDOUT_SETS if split == "holdout" else TRAIN_SETS:
+        sub = root / folder
+        if not sub.is_dir():
+            raise DatasetError(f"pristine folder {sub} is missing; the {split} split needs {folder}/")
+        paths.extend(p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
+    return sorted(paths)
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    """8-bit image file -> float32 RGB ``(H, W, 3)`` in [0, 1] (pristine files are plain 8-bit PNG/JPEG)."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ImageError(f"cannot read image {path}: missing, unreadable or not an image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / np.float32(255.0)
+
+
+def load_refs(paths: Iterable[Path]) -> list[tuple[str, np.ndarray]]:
+    """Read pristine images as ``(name, image)`` for :func:`make_dev_pairs`.
+
+    Args:
+        paths: Image files, e.g. from :func:`pristine_paths`.
+
+    Returns:
+        ``(name, float32 RGB image)`` where name is ``<folder>/<file>`` (e.g. ``"kodak24/kodim01.png"``).
+
+    Raises:
+        ImageError: A file cannot be read.
+    """
+    return [(f"{Path(p).parent.name}/{Path(p).name}", _read_rgb(Path(p))) for p in paths]
+
+
+def _downsize(img: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    if max(h, w) <= max_side:
+        return img
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    out = cv2.resize(np.ascontiguousarray(img), size, interpolation=cv2.INTER_AREA)
+    return out.reshape(size[1], size[0], img.shape[2])
+
+
+def make_dev_pairs(
+    refs: Sequence[tuple[str, np.ndarray]],
+    conditions: Sequence[Condition],
+    seed: int = 0,
+    max_side: int | None = None,
+) -> Iterator[DevPair]:
+    """Re-create every condition on every reference, lazily.
+
+    Each reference is (optionally) downsized so that its longer side is at most ``max_side`` (``INTER_AREA``)
+    and turned into its KADID reference (:func:`iqa_cli.distortions.kadid_reference`). Each distortion draws
+    from ``numpy.random.default_rng([seed, ref index, type_id, level])``, so a pair does not depend on which
+    other pairs were made or in which order.
+
+    Args:
+        refs: ``(name, image)`` with float ``(H, W, 3)`` images in [0, 1].
+        conditions: Conditions to apply, e.g. from :func:`load_conditions`.
+        seed: Base seed.
+        max_side: Optional cap on the longer side of the references, to keep it cheap.
+
+    Yields:
+        One :class:`DevPair` per (reference, condition), references outermost.
+
+    Raises:
+        UsageError: ``max_side`` is not positive, ``seed`` is negative, or a condition's type is unknown.
+        ImageError: A reference is not an ``(H, W, 1|3)`` float array.
+    """
+    if max_side is not None and max_side < 1:
+        raise UsageError(f"max_side must be a positive number of pixels, got {max_side}")
+    if seed < 0:
+        raise UsageError(f"seed must be non-negative, got {seed}")
+    for index, (name, img) in enumerate(refs):
+        small = _downsize(img, max_side) if max_side is not None else img
+        ref = kadid_reference(small)
+        ref.flags.writeable = False
+        for cond in conditions:
+            rng = np.random.default_rng([seed, index, cond.type_id, cond.level])
+            dist = kadid_distort(ref, cond.type_id, cond.parameter, rng)
+            yield DevPair(ref=ref, dist=dist, condition=cond, ref_name=name)

@@ -1,0 +1,342 @@
+"""Causal-disentanglement FR-IQA model: content / degradation split, visual masking, label-free and few-label heads.
+
+One encoder is shared by the reference and the distorted image and gives features at three scales (1/2, 1/4, 1/8).
+At each scale a *content* code is read from an image's own features and a *degradation* code from the change of
+features between reference and distorted image (through bias-free layers, so the degradation code of a reference
+against itself is exactly the null code). The *masking module* lets the reference content set a gain in (0, 1] on
+each degradation channel at each position (noise hides in texture, contrast masking, luminance adaptation). The
+masked degradation is pooled (mean and root-mean-square per channel) into a feature vector, from which a head gives
+the score on the iqa scale: 0-100, higher is better, 100 = identical to the reference.
+
+Two heads share the trained encoder:
+- label-free: a projection on the principal direction of the pooled masked degradation of synthetic training
+  distortions (no human score), ``100 * exp(-proj / tau)``;
+- few-label: a non-negative (monotone) ridge regression from the same features fitted to human condition scores,
+  mapped so that identical images score 100.
+
+The :class:`InterventionDecoder` is used only in training: it decodes a (content, degradation) pair into the
+residual ``dist - ref`` so degradation codes can be swapped between images and nulled.
+
+References:
+    Z. Zhang et al. Causal Disentanglement for Full-Reference Image Quality Assessment, 2026.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from iqa_cli.models.layers import make_activation, opponent_init, smooth_abs
+from iqa_cli.models.registry import ModelSpec, register
+
+HEADS = ("label_free", "few_label")
+
+
+@dataclass(frozen=True)
+class CausalConfig:
+    """Architecture hyper-parameters (stored in the weights metadata)."""
+
+    widths: tuple[int, int, int] = (16, 32, 48)
+    content: tuple[int, int, int] = (8, 16, 24)
+    degradation: tuple[int, int, int] = (8, 16, 24)
+    activation: str = "relu"
+    head: str = "few_label"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CausalConfig:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def n_features(self) -> int:
+        return 2 * sum(self.degradation)
+
+
+def _conv(cin: int, cout: int, stride: int = 1, k: int = 3, bias: bool = True) -> nn.Conv2d:
+    return nn.Conv2d(
+        cin,
+        cout,
+        k,
+        stride=stride,
+        padding=k // 2,
+        bias=bias,
+    )
+
+
+class Encoder(nn.Module):
+    """Shared multi-scale feature extractor.
+
+    Shape: (B, 3, H, W) -> [(B, w0, H/2, W/2), (B, w1, H/4, W/4), (B, w2, H/8, W/8)].
+    """
+
+    def __init__(self, cfg: CausalConfig) -> None:
+        super().__init__()
+        w0, w1, w2 = cfg.widths
+        act = cfg.activation
+        self.colour = nn.Conv2d(3, 3, 1)
+        opponent_init(self.colour)
+        self.stage1 = nn.Sequential(
+            _conv(3, w0, 2), make_activation(act, w0), _conv(w0, w0), make_activation(act, w0)
+        )
+        self.stage2 = nn.Sequential(
+            _conv(w0, w1, 2), make_activation(act, w1), _conv(w1, w1), make_activation(act, w1)
+        )
+        self.stage3 = nn.Sequential(
+            _conv(w1, w2, 2), make_activation(act, w2), _conv(w2, w2), make_activation(act, w2)
+        )
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        f1 = self.stage1(self.colour(x))
+        f2 = self.stage2(f1)
+        f3 = self.stage3(f2)
+        return [f1, f2, f3]
+
+
+class DegradationHead(nn.Module):
+    """Degradation code from the feature change, bias-free so ``d(ref, ref) == 0`` exactly."""
+
+    def __init__(self, cin: int, cout: int, activation: str) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(cin, cout, 1, bias=False),
+            make_activation(activation, cout),
+            nn.Conv2d(cout, cout, 1, bias=False),
+        )
+
+    def forward(self, f_ref: torch.Tensor, f_dist: torch.Tensor) -> torch.Tensor:
+        return self.net(f_dist - f_ref)
+
+
+class MaskingModule(nn.Module):
+    """Content modulates degradation: ``masked = |d| * exp(-softplus(conv(content)))``.
+
+    The gain depends on the reference content around each position (texture and contrast energy in the content
+    code), as in human visual masking. Shape: content (B, Cc, h, w), degradation (B, Cd, h, w) -> (B, Cd, h, w).
+    """
+
+    def __init__(self, content_ch: int, degradation_ch: int) -> None:
+        super().__init__()
+        self.gain = nn.Conv2d(
+            content_ch,
+            degradation_ch,
+            3,
+            padding=1,
+        )
+        nn.init.zeros_(self.gain.weight)
+        nn.init.constant_(self.gain.bias, -2.0)
+
+    def forward(self, content: torch.Tensor, degradation: torch.Tensor) -> torch.Tensor:
+        gain = torch.exp(-F.softplus(self.gain(content)))
+        return smooth_abs(degradation) * gain
+
+
+class CausalIQA(nn.Module):
+    """The causal-disentanglement quality model (inference path). See the module docstring.
+
+    Shape: ref, dist (B, 3, H, W) in [0, 1] (grey: 1 channel, replicated) -> scores (B,).
+    """
+
+    def __init__(self, config: CausalConfig | dict | None = None) -> None:
+        super().__init__()
+        if isinstance(config, dict):
+            config = CausalConfig.from_dict(config)
+        self.config = config or CausalConfig()
+        cfg = self.config
+        if cfg.head not in HEADS:
+            raise ValueError(f"unknown head {cfg.head!r}: expected one of {HEADS}")
+        self.encoder = Encoder(cfg)
+        self.content_heads = nn.ModuleList(nn.Conv2d(w, c, 1) for w, c in zip(cfg.widths, cfg.content))
+        self.degradation_heads = nn.ModuleList(
+            DegradationHead(w, d, cfg.activation) for w, d in zip(cfg.widths, cfg.degradation)
+        )
+        self.masking = nn.ModuleList(MaskingModule(c, d) for c, d in zip(cfg.content, cfg.degradation))
+        n = cfg.n_features
+        # Heads: fitted after training (buffers, saved with the weights).
+        self.register_buffer("feature_scale", torch.ones(n))
+        self.register_buffer("lf_direction", torch.full((n,), 1.0 / math.sqrt(n)))
+        self.register_buffer("lf_tau", torch.tensor(1.0))
+        self.register_buffer("fl_weights", torch.zeros(n))
+        self.register_buffer("fl_bias", torch.tensor(5.0))
+        self.register_buffer("fl_floor", torch.tensor(1.0))
+
+    # -- representation -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _rgb(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            return x.expand(-1, 3, -1, -1)
+        if x.shape[1] != 3:
+            raise ValueError(f"expected 1 or 3 channels, got {x.shape[1]}")
+        return x
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Encoder features of one image at three scales."""
+        return self.encoder(self._rgb(x))
+
+    def content(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Content codes from an image's features."""
+        return [h(f) for h, f in zip(self.content_heads, feats)]
+
+    def degradation(self, f_ref: list[torch.Tensor], f_dist: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Degradation codes of the distorted image relative to the reference (null for dist == ref)."""
+        return [h(a, b) for h, a, b in zip(self.degradation_heads, f_ref, f_dist)]
+
+    def masked_degradation(self, ref: torch.Tensor, dist: torch.Tensor) -> tuple[list[torch.Tensor], dict]:
+        """Masked degradation maps per scale, plus the intermediate codes (for training and inspection)."""
+        f_ref, f_dist = self.features(ref), self.features(dist)
+        c_ref = self.content(f_ref)
+        d = self.degradation(f_ref, f_dist)
+        masked = [m(c, dd) for m, c, dd in zip(self.masking, c_ref, d)]
+        return masked, {"f_ref": f_ref, "f_dist": f_dist, "c_ref": c_ref, "d": d}
+
+    @staticmethod
+    def pool(masked: list[torch.Tensor]) -> torch.Tensor:
+        """Pooled features (B, F): per channel the mean and the root-mean-square of masked degradation."""
+        means = [m.mean(dim=(2, 3)) for m in masked]
+        rms = [smooth_abs(torch.sqrt(m.pow(2).mean(dim=(2, 3)) + 1e-12)) for m in masked]
+        return torch.cat(means + rms, dim=1)
+
+    def pooled_features(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+        """(B, F) pooled masked degradation features, the input of both quality heads."""
+        masked, _ = self.masked_degradation(ref, dist)
+        return self.pool(masked)
+
+    def tiled_pooled_features(
+        self, ref: torch.Tensor, dist: torch.Tensor, tile: int = 1024, halo: int = 64
+    ) -> torch.Tensor:
+        """Same as :meth:`pooled_features` but computed tile by tile, so memory stays bounded on huge images.
+
+        Each tile is extended by ``halo`` pixels (beyond the receptive field) on every side that has neighbours;
+        only the tile's own positions are accumulated, so the result matches the untiled one to float rounding.
+        """
+        h, w = ref.shape[-2:]
+        if tile % 8 or halo % 8:
+            raise ValueError("tile and halo must be multiples of 8")
+        n_mean = sum(self.config.degradation)
+        sums = ref.new_zeros((ref.shape[0], n_mean))
+        sq = ref.new_zeros((ref.shape[0], n_mean))
+        sizes = []  # feature-map sizes of the whole image, for the per-scale means
+        hh, ww = h, w
+        for _ in range(3):
+            hh, ww = (hh + 1) // 2, (ww + 1) // 2
+            sizes.append(hh * ww)
+        for y0 in range(0, h, tile):
+            for x0 in range(0, w, tile):
+                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+                ya, xa = max(0, y0 - halo), max(0, x0 - halo)
+                yb, xb = min(h, y1 + halo), min(w, x1 + halo)
+                masked, _ = self.masked_degradation(ref[..., ya:yb, xa:xb], dist[..., ya:yb, xa:xb])
+                start = 0
+                for scale, m in enumerate(masked):
+                    s = 2 ** (scale + 1)
+                    top, left = (y0 - ya) // s, (x0 - xa) // s
+                    bottom = top + math.ceil((y1 - y0) / s) if y1 < h else m.shape[-2]
+                    right = left + math.ceil((x1 - x0) / s) if x1 < w else m.shape[-1]
+                    part = m[..., top:bottom, left:right]
+                    c = m.shape[1]
+                    sums[:, start : start + c] += part.sum(dim=(2, 3))
+                    sq[:, start : start + c] += part.pow(2).sum(dim=(2, 3))
+                    start += c
+        counts = torch.cat([ref.new_full((c,), float(n)) for c, n in zip(self.config.degradation, sizes)])
+        means = sums / counts
+        rms = smooth_abs(torch.sqrt(sq / counts + 1e-12))
+        return torch.cat([means, rms], dim=1)
+
+    # -- heads ----------------------------------------------------------------------------------------------------
+    def head_label_free(self, feats: torch.Tensor) -> torch.Tensor:
+        proj = (feats / self.feature_scale) @ self.lf_direction
+        return 100.0 * torch.exp(-proj / self.lf_tau)
+
+    def fl_transform(self, feats: torch.Tensor) -> torch.Tensor:
+        """Feature transform of the few-label head: ``log1p(feats / scale)`` (monotone, 0 at 0)."""
+        return torch.log1p(feats / self.feature_scale)
+
+    def head_few_label(self, feats: torch.Tensor) -> torch.Tensor:
+        mos = self.fl_bias - self.fl_transform(feats) @ self.fl_weights
+        rel = (mos - self.fl_floor) / (self.fl_bias - self.fl_floor)
+        return 100.0 * rel.clamp(0.0, 1.0)
+
+    def score_features(self, feats: torch.Tensor, head: str | None = None) -> torch.Tensor:
+        head = head or self.config.head
+        if head == "label_free":
+            return self.head_label_free(feats)
+        if head == "few_label":
+            return self.head_few_label(feats)
+        raise ValueError(f"unknown head {head!r}: expected one of {HEADS}")
+
+    def forward(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+        return self.score_features(self.pooled_features(ref, dist))
+
+    def quality_map(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+        """Where quality was lost: (B, 1, H, W), >= 0, larger = more visible degradation (head-weighted)."""
+        masked, _ = self.masked_degradation(ref, dist)
+        h, w = ref.shape[-2:]
+        n_mean = sum(self.config.degradation)
+        if self.config.head == "few_label":
+            weights = self.fl_weights / self.feature_scale
+        else:
+            weights = self.lf_direction / self.feature_scale
+        out = ref.new_zeros((ref.shape[0], 1, h, w))
+        start = 0
+        for m in masked:
+            c = m.shape[1]
+            wm = weights[start : start + c] + weights[n_mean + start : n_mean + start + c]
+            start += c
+            contrib = (m * wm.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
+            out = out + F.interpolate(contrib, size=(h, w), mode="bilinear", align_corners=False)
+        return out
+
+
+class InterventionDecoder(nn.Module):
+    """Training-only decoder: (content codes, degradation codes) -> residual image ``dist - ref``.
+
+    Used for the interventions: decode one image's content with another's degradation (swap), or with the null
+    degradation (all zeros), which must decode to no change.
+    """
+
+    def __init__(self, cfg: CausalConfig) -> None:
+        super().__init__()
+        c1, c2, c3 = cfg.content
+        d1, d2, d3 = cfg.degradation
+        self.up3 = nn.Sequential(_conv(c3 + d3, 32), nn.ReLU())
+        self.up2 = nn.Sequential(_conv(32 + c2 + d2, 24), nn.ReLU())
+        self.up1 = nn.Sequential(_conv(24 + c1 + d1, 16), nn.ReLU())
+        self.out = _conv(16, 3)
+
+    def forward(
+        self, content: list[torch.Tensor], degradation: list[torch.Tensor], size: tuple[int, int]
+    ) -> torch.Tensor:
+        x = self.up3(torch.cat([content[2], degradation[2]], dim=1))
+        x = F.interpolate(x, size=content[1].shape[-2:], mode="bilinear", align_corners=False)
+        x = self.up2(torch.cat([x, content[1], degradation[1]], dim=1))
+        x = F.interpolate(x, size=content[0].shape[-2:], mode="bilinear", align_corners=False)
+        x = self.up1(torch.cat([x, content[0], degradation[0]], dim=1))
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return self.out(x)
+
+
+def build(config: CausalConfig | dict | None = None) -> CausalIQA:
+    """Factory used by the registry (the config comes from the weights metadata)."""
+    return CausalIQA(config)
+
+
+register(
+    ModelSpec(
+        name="causal-iqa",
+        description="Causal-disentanglement model with visual masking, trained here without human scores "
+        "(few-label head fitted to 65 condition means)",
+        higher_is_better=True,
+        scale=(0.0, 100.0),
+        unit="quality 0-100 (100 = identical)",
+        factory=build,
+        weights="causal-iqa.safetensors",
+        min_size=16,
+        default=True,
+        tags=("learned",),
+    )
+)

@@ -1,0 +1,85 @@
+"""Building blocks shared by the learned models: the activation factory (ReLU or CPRL soft-ranking), opponent
+colour, smooth magnitudes.
+
+Every activation in a learned model is built by :func:`make_activation`, so the CPRL channel activation can replace
+ReLUs without touching the architectures.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ACTIVATIONS = ("relu", "softrank")
+
+
+class SoftRankActivation(nn.Module):
+    """CPRL soft-ranking channel-wise activation.
+
+    Channels are ranked by their (spatially pooled) response with a differentiable soft rank
+    ``r_i = sum_j sigmoid((m_i - m_j) / tau)``; channels ranked in the top fraction ``keep`` pass (after a ReLU),
+    the rest are damped towards zero by a smooth gate. Ranking makes the gate depend on the *order* of channel
+    responses rather than their size, so a small perturbation that nudges magnitudes changes few gates.
+
+    Shape: (B, C, H, W) -> (B, C, H, W).
+
+    Args:
+        channels: number of channels C.
+        keep: fraction of channels kept open (the causally sufficient/necessary set).
+        tau: temperature of the soft rank, relative to the mean channel response.
+        sharpness: slope of the gate around the rank threshold.
+
+    References:
+        L. Wang, D. Yuan. Causal Perception Inspired Representation Learning for Trustworthy Image Quality
+        Assessment (CPRL).
+    """
+
+    def __init__(self, channels: int, keep: float = 0.5, tau: float = 0.1, sharpness: float = 8.0) -> None:
+        super().__init__()
+        if not 0.0 < keep <= 1.0:
+            raise ValueError(f"keep must be in (0, 1], got {keep}")
+        self.channels = channels
+        self.keep = keep
+        self.tau = tau
+        self.sharpness = sharpness
+        # learnable per-channel importance added to the pooled response before ranking (PNS-trained)
+        self.importance = nn.Parameter(torch.zeros(channels))
+
+    def soft_rank(self, x: torch.Tensor) -> torch.Tensor:
+        """Soft rank in [0, 1] of each channel (1 = largest response), shape (B, C)."""
+        pooled = torch.relu(x).mean(dim=(2, 3)) + self.importance
+        scale = pooled.detach().abs().mean(dim=1, keepdim=True).clamp_min(1e-6) * self.tau
+        diff = (pooled.unsqueeze(2) - pooled.unsqueeze(1)) / scale.unsqueeze(2)
+        ranks = torch.sigmoid(diff).sum(dim=2) - 0.5  # self-comparison contributes 0.5
+        return ranks / max(self.channels - 1, 1)
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        """Gate in (0, 1) per channel, shape (B, C)."""
+        return torch.sigmoid(self.sharpness * (self.soft_rank(x) - (1.0 - self.keep)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x) * self.gate(x)[:, :, None, None]
+
+
+def make_activation(kind: str, channels: int) -> nn.Module:
+    """Build an activation by name: ``relu`` or ``softrank`` (CPRL)."""
+    if kind == "relu":
+        return nn.ReLU(inplace=False)
+    if kind == "softrank":
+        return SoftRankActivation(channels)
+    raise ValueError(f"unknown activation {kind!r}: expected one of {ACTIVATIONS}")
+
+
+def smooth_abs(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """``sqrt(x^2 + eps^2) - eps``: zero at zero, |x| far from it, finite gradient everywhere (no NaN at x = 0)."""
+    return torch.sqrt(x * x + eps * eps) - eps
+
+
+def opponent_init(conv: nn.Conv2d) -> None:
+    """Initialise a 1x1 conv 3->3 to an opponent colour transform (luminance, red-green, yellow-blue)."""
+    w = torch.tensor([[0.299, 0.587, 0.114], [0.5, -0.5, 0.0], [0.25, 0.25, -0.5]], dtype=conv.weight.dtype)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[:3, :3, 0, 0] = w
+        if conv.bias is not None:
+            conv.bias.zero_()

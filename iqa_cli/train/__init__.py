@@ -1,0 +1,1 @@
+"""Training code (self-supervised disentanglement, quality heads). Kept apart from inference code."""
