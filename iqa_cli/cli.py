@@ -293,6 +293,9 @@ def evaluate(
     raise typer.Exit(EXIT_FAILURE if report["failed"] else EXIT_OK)
 
 
+# --- commands defined in their own modules (one registration line each) ---
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
