@@ -57,18 +57,14 @@ WeightsOpt = Annotated[
         dir_okay=False,
     ),
 ]
-DeviceOpt = Annotated[
-    str, typer.Option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps (explicit = required).")
-]
+DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps (explicit = required).")]
 ResizeOpt = Annotated[
     ResizePolicy,
     typer.Option("--resize", help="On size mismatch: 'none' = error, 'dist' = resample dist to ref."),
 ]
 MaxPixelsOpt = Annotated[
     int,
-    typer.Option(
-        "--max-pixels", help="Refuse images larger than this many pixels (decompression bombs).", min=1
-    ),
+    typer.Option("--max-pixels", help="Refuse images larger than this many pixels (decompression bombs).", min=1),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON object instead of plain text.")]
 
@@ -76,7 +72,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON object inste
 def _stderr() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    # markup off: file names such as "[draft] a.png" must print as they are; soft_wrap: no line breaks inside
+    # long paths (stderr lines stay one message each, greppable).
+    return Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
 def fail(exc: BaseException) -> NoReturn:
@@ -117,9 +115,7 @@ def score(
     as_json: JsonOpt = False,
     map_out: Annotated[
         Path | None,
-        typer.Option(
-            "--map", help="Write a heatmap PNG of where quality was lost, over the distorted image."
-        ),
+        typer.Option("--map", help="Write a heatmap PNG of where quality was lost, over the distorted image."),
     ] = None,
 ) -> None:
     """Score one pair: prints the score (bare number, or --json)."""
@@ -172,9 +168,7 @@ def batch(
             "(I01_03_2.png -> I01.png); auto = path if any match, else prefix.",
         ),
     ] = MatchMode.auto,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write rows here instead of stdout.")
-    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write rows here instead of stdout.")] = None,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="csv or jsonl.")] = OutFormat.csv,
     resume: Annotated[
         bool, typer.Option("--resume", help="Skip pairs already in the -o file; append the rest.")
@@ -247,9 +241,7 @@ def models(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def evaluate(
-    dataset: Annotated[
-        Path, typer.Argument(help="Dataset folder in its official layout, or a CSV ref,dist,score.")
-    ],
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder in its official layout, or a CSV ref,dist,score.")],
     kind: Annotated[
         str, typer.Option("--kind", help="auto, live, csiq, tid2008, tid2013, kadid10k, pipal, csv.")
     ] = "auto",
@@ -286,19 +278,26 @@ def evaluate(
         print(json.dumps(report))
     else:
         c = report["correlations"]
-        print(
-            f"dataset {report['dataset']} ({report['n']} pairs, {report['failed']} failed), model {report['model']}"
-        )
+        print(f"dataset {report['dataset']} ({report['n']} pairs, {report['failed']} failed), model {report['model']}")
         print(f"SRCC {c['srcc']:.4f}  PLCC {c['plcc']:.4f}  KRCC {c['krcc']:.4f}  RMSE {c['rmse']:.4f}")
     raise typer.Exit(EXIT_FAILURE if report["failed"] else EXIT_OK)
 
 
 # --- commands defined in their own modules (one registration line each) ---
+from iqa_cli.commands.adapt import adapt as _adapt; app.command(name="adapt")(_adapt)  # noqa: E402
+from iqa_cli.commands.fit import fit as _fit; app.command(name="fit")(_fit)  # noqa: E402
+from iqa_cli.commands.attack import attack as _attack; app.command(name="attack")(_attack)  # noqa: E402, E702, I001
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point; an unexpected exception is one ``iqa: error:`` line and exit 1 too."""
+    try:
+        app()
+    except Exception as exc:  # not raised on purpose (e.g. CUDA out of memory); IQAErrors are mapped in commands
+        try:
+            fail(exc)
+        except typer.Exit as done:
+            sys.exit(done.exit_code)
 
 
 if __name__ == "__main__":

@@ -52,9 +52,7 @@ class SSIM(nn.Module):
         from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
         r, d = rgb_to_grey255(ref), rgb_to_grey255(dist)
-        scores = ssim(
-            d, r, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=255.0, reduction="none"
-        )
+        scores = ssim(d, r, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=255.0, reduction="none")
         return scores.reshape(-1)
 
 
@@ -109,7 +107,8 @@ register(
         scale=(0.0, 1.0),
         unit="similarity 0-1",
         factory=MSSSIM,
-        min_size=161,
+        # torchmetrics needs side // 16 > kernel_size - 1 = 10 for 5 scales, i.e. at least 176 px (not 161)
+        min_size=176,
         tags=("baseline",),
     )
 )

@@ -1,0 +1,106 @@
+"""Accuracy benchmark: the 65 KADID development conditions re-created on the held-out Kodak24 images.
+
+Each distorted image gets its condition's mean human score (KADID's generator conventions, see
+iqa_cli.devset). Reports SRCC / PLCC (4-parameter logistic) / KRCC over all pairs for:
+
+- causal-iqa, label-free head (no human score involved anywhere);
+- causal-iqa, few-label head judged by leave-one-type-out: for each distortion type the head is fitted on the
+  other 12 types' conditions re-created on *training* images (BSDS500) and scores the held-out type on Kodak;
+- causal-iqa as shipped (its default head, fitted on all 13 types: an optimistic, in-sample number, shown for
+  reference only);
+- PSNR, SSIM, MS-SSIM, in the same run on the same pairs.
+
+Usage: python bench/accuracy.py [--weights FILE] [--train-dev runs/r1/dev_train_features.npz] [--max-side N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from iqa_cli.api import load_model  # noqa: E402
+from iqa_cli.devset import load_refs, pristine_paths  # noqa: E402
+from iqa_cli.eval import correlations  # noqa: E402
+from iqa_cli.models.baselines import MSSSIM, PSNR, SSIM  # noqa: E402
+from iqa_cli.train import run  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", type=Path, default=None)
+    ap.add_argument("--train-dev", type=Path, default=None, help="cached training-image dev features (npz)")
+    ap.add_argument("--max-side", type=int, default=None, help="downsize Kodak refs (quick runs)")
+    ap.add_argument("--limit", type=int, default=None, help="use only the first N Kodak images")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=Path("bench/out/accuracy.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    scorer = load_model("causal-iqa", weights=args.weights, device="cpu")
+    model = scorer.module
+    holdout = pristine_paths("holdout")[: args.limit]
+    refs = load_refs(holdout)
+    kodak = run.dev_features(model, refs, max_side=args.max_side)
+    # baselines on the same pairs (regenerated deterministically: same seeds)
+    from iqa_cli.devset import load_conditions, make_dev_pairs
+
+    base = {"psnr": [], "ssim": [], "ms-ssim": []}
+    mods = {"psnr": PSNR(), "ssim": SSIM(), "ms-ssim": MSSSIM()}
+    with torch.inference_mode():
+        for p in make_dev_pairs(refs, load_conditions(), max_side=args.max_side):
+            r = torch.from_numpy(np.array(p.ref)).permute(2, 0, 1)[None].float()
+            d = torch.from_numpy(np.array(p.dist)).permute(2, 0, 1)[None].float()
+            for k, m in mods.items():
+                base[k].append(float(m(r, d)))
+    if args.train_dev is not None and args.train_dev.is_file():
+        z = np.load(args.train_dev)
+        train_dev = run.DevFeatures(z["features"], z["mos"], z["type_ids"], z["levels"], [])
+    else:
+        train_dev = run.dev_features(model, load_refs(run.dev_train_refs()))
+    scale = model.feature_scale.numpy()
+    feats = torch.from_numpy(kodak.features).float()
+    with torch.inference_mode():
+        lf = model.head_label_free(feats).numpy()
+        shipped = model.score_features(feats).numpy()
+    loto = run.leave_one_type_out(train_dev, scale, test=kodak)
+    rows = {
+        "causal-iqa few-label (leave-one-type-out)": loto,
+        "causal-iqa label-free": lf,
+        f"causal-iqa shipped head ({model.config.head}, in-sample)": shipped,
+        **{k: np.asarray(v) for k, v in base.items()},
+    }
+    mos = kodak.mos
+    results = {}
+    for name, pred in rows.items():
+        c = correlations(pred, mos)
+        per_type = {}
+        for t in np.unique(kodak.type_ids):
+            sel = kodak.type_ids == t
+            per_type[int(t)] = round(float(correlations(pred[sel], mos[sel]).srcc), 3)
+        results[name] = {"srcc": c.srcc, "plcc": c.plcc, "krcc": c.krcc, "per_type_srcc": per_type}
+    elapsed = time.perf_counter() - t0
+    out = {"pairs": len(mos), "images": len(refs), "max_side": args.max_side, "weights": str(scorer.weights),
+           "weights_sha256": scorer.weights_sha256, "seconds": round(elapsed, 1), "results": results}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2))
+    print(f"{len(mos)} pairs on {len(refs)} held-out Kodak images, {elapsed:.0f}s")
+    print("| metric | SRCC | PLCC | KRCC |\n|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['srcc']:.3f} | {r['plcc']:.3f} | {r['krcc']:.3f} |")
+    types = sorted({int(t) for t in kodak.type_ids})
+    print("\nper-type SRCC (within type, across images and levels):")
+    print("| metric | " + " | ".join(str(t) for t in types) + " |")
+    for name, r in results.items():
+        print(f"| {name} | " + " | ".join(f"{r['per_type_srcc'][t]:.2f}" for t in types) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""Model tests: every registered model runs forward, identical pairs get the best score, baselines match the
+published values, the causal model's tiling, masking and decoder behave."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import degrade, random_causal_model, textured
+
+from iqa_cli.api import Scorer
+from iqa_cli.errors import ImageError
+from iqa_cli.io import read_image, to_tensor
+from iqa_cli.models.causal import CausalConfig, CausalIQA, InterventionDecoder, MaskingModule
+from iqa_cli.models.registry import ModelSpec, list_specs
+
+SPECS = list_specs()
+
+
+def _build(spec: ModelSpec) -> torch.nn.Module:
+    """The module of a spec; learned models get seeded random weights (and a non-constant head)."""
+    return random_causal_model(0) if spec.name == "causal-iqa" else spec.factory().eval()
+
+
+def _best(spec: ModelSpec) -> float:
+    if spec.scale is None:  # psnr: identical images are capped at 100 dB
+        return 100.0
+    return spec.scale[1] if spec.higher_is_better else spec.scale[0]
+
+
+def _pair(size: int, batch: int = 2, channels: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    ref = torch.stack([to_tensor(textured(size, size, channels, seed=s))[0] for s in range(batch)])
+    dist = torch.stack(
+        [to_tensor(degrade(textured(size, size, channels, seed=s), 0.1, seed=s))[0] for s in range(batch)]
+    )
+    return ref, dist
+
+
+def test_every_model_is_covered() -> None:
+    assert {"causal-iqa", "psnr", "ssim", "ms-ssim"} <= {s.name for s in SPECS}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_forward_shape_and_identical_is_best(spec: ModelSpec, device: str) -> None:
+    model = _build(spec).to(device)
+    size = max(spec.min_size, 32)
+    ref, dist = (t.to(device) for t in _pair(size))
+    with torch.inference_mode():
+        scores = model(ref, dist)
+        same = model(ref, ref.clone())
+    assert scores.shape == (2,) and same.shape == (2,)
+    assert torch.isfinite(scores).all()
+    best = _best(spec)
+    assert same.cpu().tolist() == pytest.approx([best, best], abs=1e-4)
+    worse = scores < same if spec.higher_is_better else scores > same
+    assert worse.all(), (spec.name, scores, same)
+    if spec.scale is not None:
+        assert ((scores >= spec.scale[0]) & (scores <= spec.scale[1])).all()
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_min_size_is_what_the_model_accepts(spec: ModelSpec) -> None:
+    scorer = Scorer(spec, _build(spec), torch.device("cpu"))
+    n = spec.min_size
+    ok = scorer.score(textured(n, n + 3), degrade(textured(n, n + 3), 0.05))
+    assert np.isfinite(ok)
+    if n > 1:
+        with pytest.raises(ImageError, match=f"smaller than model '{spec.name}' accepts"):
+            scorer.score(textured(n - 1, n + 3), textured(n - 1, n + 3))
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.differentiable], ids=lambda s: s.name)
+def test_differentiable_models_give_gradients_to_dist(spec: ModelSpec) -> None:
+    model = _build(spec)
+    ref, dist = _pair(max(spec.min_size, 32), batch=1)
+    dist.requires_grad_(True)
+    model(ref, dist).sum().backward()
+    assert dist.grad is not None and torch.isfinite(dist.grad).all() and dist.grad.abs().sum() > 0
+
+
+def test_causal_model_accepts_grey_input() -> None:
+    model = random_causal_model(0)
+    ref, dist = _pair(40, batch=1, channels=1)
+    with torch.inference_mode():
+        grey = model(ref, dist)
+        rgb = model(ref.expand(-1, 3, -1, -1), dist.expand(-1, 3, -1, -1))
+        same = model(ref, ref)
+    assert grey.shape == (1,)
+    assert torch.allclose(grey, rgb)
+    assert same.item() == pytest.approx(100.0, abs=1e-4) and grey.item() < same.item()
+
+
+def test_causal_model_rejects_other_channel_counts() -> None:
+    x = torch.zeros(1, 2, 32, 32)
+    with pytest.raises(ValueError, match="expected 1 or 3 channels, got 2"):
+        random_causal_model(0)(x, x)
+
+
+# ------------------------------------------------------------------------------------------------ calibration
+
+CALIBRATION = {"psnr": ("psnr", 0.01), "ssim": ("ssim", 0.005), "ms-ssim": ("ms_ssim", 0.01)}
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("model", list(CALIBRATION))
+def test_baselines_match_the_official_values(shared_data: Path, model: str) -> None:
+    root = shared_data / "samples" / "tid2013_samples"
+    table = root / "pyiqa_calibration_results_official.csv"
+    if not table.is_file():
+        pytest.skip(f"{table} is absent")
+    row_name, tolerance = CALIBRATION[model]
+    with table.open(newline="") as fh:
+        rows = {r[0]: r[1:] for r in csv.reader(fh)}
+    header, official = rows["Method"], [float(v) for v in rows[row_name]]
+    spec = next(s for s in SPECS if s.name == model)
+    module = spec.factory().eval()
+    for column, expected in zip(header, official):
+        stem = Path(column).stem  # "I03"
+        ref = read_image(root / "reference_images" / f"{stem}.BMP").pixels
+        dist = read_image(root / "pyiqa_calibration_distorted" / f"{stem}_dist.bmp").pixels
+        with torch.inference_mode():
+            value = module(to_tensor(ref), to_tensor(dist)).item()
+        assert value == pytest.approx(expected, abs=tolerance), (model, stem, value, expected)
+
+
+# ------------------------------------------------------------------------------------------------ causal model
+
+
+def test_tiled_pooled_features_match_untiled() -> None:
+    model = random_causal_model(1)
+    ref = to_tensor(textured(300, 420, seed=4))
+    dist = to_tensor(degrade(textured(300, 420, seed=4), 0.08, seed=5))
+    with torch.inference_mode():
+        whole = model.pooled_features(ref, dist)
+        tiled = model.tiled_pooled_features(ref, dist, tile=128)
+    assert tiled.shape == whole.shape == (1, model.config.n_features)
+    torch.testing.assert_close(tiled, whole, rtol=1e-4, atol=1e-6)
+    assert model.score_features(tiled).item() == pytest.approx(model.score_features(whole).item(), abs=1e-3)
+
+
+def test_tiled_pooled_features_refuse_unaligned_tiles() -> None:
+    x = torch.zeros(1, 3, 32, 32)
+    with pytest.raises(ValueError, match="multiples of 8"):
+        random_causal_model(0).tiled_pooled_features(x, x, tile=100)
+
+
+def test_degradation_of_a_reference_against_itself_is_exactly_null() -> None:
+    model = random_causal_model(2)
+    ref = to_tensor(textured(48, 64, seed=2))
+    with torch.inference_mode():
+        masked, codes = model.masked_degradation(ref, ref.clone())
+    assert all(torch.equal(d, torch.zeros_like(d)) for d in codes["d"])
+    assert all(torch.equal(m, torch.zeros_like(m)) for m in masked)
+
+
+def test_content_code_is_read_from_the_reference_alone() -> None:
+    model = random_causal_model(3)
+    ref = to_tensor(textured(48, 48, seed=1))
+    with torch.inference_mode():
+        _, a = model.masked_degradation(ref, to_tensor(degrade(textured(48, 48, seed=1), 0.05, seed=1)))
+        _, b = model.masked_degradation(ref, to_tensor(degrade(textured(48, 48, seed=1), 0.3, seed=2)))
+    assert all(torch.equal(x, y) for x, y in zip(a["c_ref"], b["c_ref"]))
+    assert not all(torch.equal(x, y) for x, y in zip(a["d"], b["d"]))
+
+
+def test_masking_gain_is_in_zero_one() -> None:
+    torch.manual_seed(0)
+    masking = MaskingModule(content_ch=6, degradation_ch=5)
+    with torch.no_grad():  # wide random gain weights, so the gain spans much of (0, 1]
+        masking.gain.weight.normal_(0.0, 0.3)
+        masking.gain.bias.normal_(0.0, 1.0)
+    content = torch.randn(2, 6, 12, 12)
+    degradation = torch.randn(2, 5, 12, 12)
+    with torch.no_grad():
+        gain = torch.exp(-torch.nn.functional.softplus(masking.gain(content)))
+        masked = masking(content, degradation)
+    assert (gain > 0).all() and (gain <= 1).all()
+    assert gain.min() < 0.2 and gain.max() > 0.6  # the content really modulates it
+    from iqa_cli.models.layers import smooth_abs
+
+    torch.testing.assert_close(masked, smooth_abs(degradation) * gain)
+    assert (masked >= 0).all() and (masked <= smooth_abs(degradation)).all()
+    assert torch.equal(masking(content, torch.zeros_like(degradation)), torch.zeros_like(degradation))
+
+
+def test_intervention_decoder_output_shape() -> None:
+    cfg = CausalConfig()
+    model = CausalIQA(cfg).eval()
+    decoder = InterventionDecoder(cfg).eval()
+    ref = to_tensor(textured(50, 70, seed=0))
+    dist = to_tensor(degrade(textured(50, 70, seed=0), 0.1))
+    with torch.no_grad():
+        _, codes = model.masked_degradation(ref, dist)
+        residual = decoder(codes["c_ref"], codes["d"], size=(50, 70))
+        null = decoder(codes["c_ref"], [torch.zeros_like(d) for d in codes["d"]], size=(50, 70))
+    assert residual.shape == null.shape == (1, 3, 50, 70)
+    assert torch.isfinite(residual).all()
+
+
+def test_config_round_trips_through_a_dict() -> None:
+    cfg = CausalConfig(widths=(8, 16, 24), content=(4, 8, 12), degradation=(4, 8, 12), head="label_free")
+    assert CausalConfig.from_dict(cfg.to_dict()) == cfg
+    assert CausalIQA(cfg.to_dict()).config == cfg
+    with pytest.raises(ValueError, match="unknown head"):
+        CausalIQA(CausalConfig(head="nope"))
