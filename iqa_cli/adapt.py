@@ -279,8 +279,9 @@ def synthetic_features(
     crop = min(FIT_CROP, _floor8(min(min(im.shape[:2]) for im in images)))
     per_image = max(2, math.ceil(n_samples / len(images)))
     total = per_image * len(images)
-    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    chunks: list[np.ndarray] = []
     for i, im in enumerate(images):
+        pairs: list[tuple[np.ndarray, np.ndarray]] = []
         for j in range(per_image):
             rng = np.random.default_rng([seed, 7919, i, j])
             h, w = im.shape[:2]
@@ -290,9 +291,10 @@ def synthetic_features(
             strength = float(rng.uniform(0.05, 1.0))
             dist = distortions.apply(name, ref, strength, np.random.default_rng(int(rng.integers(2**31))))
             pairs.append((ref, dist))
-            if progress is not None:
-                progress("heads", len(pairs), total)
-    return collect_features(model, pairs)
+        chunks.append(collect_features(model, pairs))
+        if progress is not None:
+            progress("heads", (i + 1) * per_image, total)
+    return np.concatenate(chunks)
 
 
 def refit_label_free(model: CausalIQA, features: np.ndarray) -> float:

@@ -41,7 +41,7 @@ def test_soft_rank_and_gate_follow_the_channel_order() -> None:
         ranks, gates = act.soft_rank(x)[0], act.gate(x)[0]
         out = act(x)
     assert torch.all(torch.diff(ranks[order]) > 0)  # monotone in the channel response
-    assert torch.all(torch.diff(gates[order]) > 0)
+    assert torch.all(torch.diff(gates[order]) >= 0) and gates[order][-1] > gates[order][0] + 0.9
     assert float(ranks.min()) >= 0.0 and float(ranks.max()) <= 1.0
     assert float(gates[order[-1]]) > 0.95  # the largest response passes
     assert float(gates[order[0]]) < 0.05  # the smallest is shut
@@ -67,12 +67,6 @@ def test_keep_must_be_a_fraction() -> None:
         SoftRankActivation(4, keep=0.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect, reported to the lead: the gate is sigmoid(sharpness * (rank - (1 - keep))) with rank in "
-    "[0, 1], so with sharpness 8 it ramps over the middle half of the ranks instead of passing the top `keep` "
-    "fraction (the 4th of 8 clearly larger channels gets ~0.70, the 5th ~0.30)",
-)
 @torch.no_grad()
 def test_top_keep_fraction_passes_and_the_rest_is_shut() -> None:
     act = SoftRankActivation(8, keep=0.5)

@@ -12,7 +12,7 @@ Two heads share the trained encoder:
 - label-free: a projection on the principal direction of the pooled masked degradation of synthetic training
   distortions (no human score), ``100 * exp(-proj / tau)``;
 - few-label: a non-negative (monotone) ridge regression from the same features fitted to human condition scores,
-  mapped so that identical images score 100.
+  mapped so that identical images score 100 (linear in the predicted MOS down to 5, then a smooth positive tail).
 
 The :class:`InterventionDecoder` is used only in training: it decodes a (content, degradation) pair into the
 residual ``dist - ref`` so degradation codes can be swapped between images and nulled.
@@ -45,6 +45,7 @@ class CausalConfig:
     degradation: tuple[int, int, int] = (8, 16, 24)
     activation: str = "relu"
     head: str = "few_label"
+    pixel_branch: bool = True
 
     @classmethod
     def from_dict(cls, d: dict) -> CausalConfig:
@@ -54,8 +55,22 @@ class CausalConfig:
         return asdict(self)
 
     @property
-    def n_features(self) -> int:
+    def map_channels(self) -> tuple[int, ...]:
+        """Channels of each masked degradation map (learned scales, then the pixel branch's scales)."""
+        return tuple(self.degradation) + ((PixelDegradation.CHANNELS,) * 3 if self.pixel_branch else ())
+
+    @property
+    def map_strides(self) -> tuple[int, ...]:
+        """Stride (in input pixels) of each masked degradation map."""
+        return (2, 4, 8) + ((1, 2, 4) if self.pixel_branch else ())
+
+    @property
+    def n_learned_features(self) -> int:
         return 2 * sum(self.degradation)
+
+    @property
+    def n_features(self) -> int:
+        return 2 * sum(self.map_channels)
 
 
 def _conv(cin: int, cout: int, stride: int = 1, k: int = 3, bias: bool = True) -> nn.Conv2d:
@@ -136,6 +151,57 @@ class MaskingModule(nn.Module):
         return smooth_abs(degradation) * gain
 
 
+class PixelDegradation(nn.Module):
+    """Fixed pixel-scale degradation in opponent colour with contrast masking (no learned weights).
+
+    At strides 1, 2 and 4, four channels: the luminance change and the two chroma changes, each divided by the
+    reference's local luminance contrast (5x5 standard deviation; chroma masked half as much), and the structure
+    change ``1 - GMS`` of gradient magnitudes (GMSD's similarity, c = 0.0026). All are exactly 0 for identical
+    images and have finite gradients there (smooth magnitudes).
+
+    Shape: ref, dist (B, 3, H, W) -> 3 maps (B, 4, ceil(H/s), ceil(W/s)) for s = 1, 2, 4.
+    """
+
+    CHANNELS = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        opp = torch.tensor([[0.299, 0.587, 0.114], [0.5, -0.5, 0.0], [0.25, 0.25, -0.5]])
+        self.register_buffer("opp", opp.view(3, 3, 1, 1), persistent=False)
+        gx = torch.tensor([[1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, -1.0]]) / 3.0
+        self.register_buffer("grad", torch.stack([gx, gx.t()]).unsqueeze(1), persistent=False)
+
+    def _grad_mag(self, lum: torch.Tensor) -> torch.Tensor:
+        g = F.conv2d(F.pad(lum, (1, 1, 1, 1), mode="replicate"), self.grad)
+        return torch.sqrt(g.pow(2).sum(dim=1, keepdim=True) + 1e-12)
+
+    def forward(self, ref: torch.Tensor, dist: torch.Tensor) -> list[torch.Tensor]:
+        o_r, o_d = F.conv2d(ref, self.opp), F.conv2d(dist, self.opp)
+        maps = []
+        for k in range(3):
+            if k:
+                o_r = F.avg_pool2d(o_r, 2, ceil_mode=True)
+                o_d = F.avg_pool2d(o_d, 2, ceil_mode=True)
+            lum = o_r[:, :1]
+            mu = F.avg_pool2d(lum, 5, stride=1, padding=2, count_include_pad=False)
+            var = F.avg_pool2d(lum * lum, 5, stride=1, padding=2, count_include_pad=False) - mu * mu
+            sigma = torch.sqrt(var.clamp_min(0.0) + 1e-6)
+            diff = o_d - o_r
+            lum_change = smooth_abs(diff[:, :1]) / (0.02 + sigma)
+            chroma_change = smooth_abs(diff[:, 1:]) / (0.02 + 0.5 * sigma)
+            g_r, g_d = self._grad_mag(lum), self._grad_mag(o_d[:, :1])
+            c = 0.0026
+            structure = 1.0 - (2.0 * g_r * g_d + c) / (g_r * g_r + g_d * g_d + c)
+            maps.append(torch.cat([lum_change, chroma_change, structure], dim=1))
+        return maps
+
+
+def _soft_floor(rel: torch.Tensor, eps: float = 0.05) -> torch.Tensor:
+    """Identity above ``eps``, an exponential tail below: positive, monotone, never a zero gradient."""
+    tail = eps * torch.exp((rel.clamp(max=eps) - eps) / eps)
+    return torch.where(rel >= eps, rel, tail)
+
+
 class CausalIQA(nn.Module):
     """The causal-disentanglement quality model (inference path). See the module docstring.
 
@@ -156,6 +222,7 @@ class CausalIQA(nn.Module):
             DegradationHead(w, d, cfg.activation) for w, d in zip(cfg.widths, cfg.degradation)
         )
         self.masking = nn.ModuleList(MaskingModule(c, d) for c, d in zip(cfg.content, cfg.degradation))
+        self.pixel = PixelDegradation() if cfg.pixel_branch else None
         n = cfg.n_features
         # Heads: fitted after training (buffers, saved with the weights).
         self.register_buffer("feature_scale", torch.ones(n))
@@ -192,6 +259,8 @@ class CausalIQA(nn.Module):
         c_ref = self.content(f_ref)
         d = self.degradation(f_ref, f_dist)
         masked = [m(c, dd) for m, c, dd in zip(self.masking, c_ref, d)]
+        if self.pixel is not None:
+            masked += self.pixel(self._rgb(ref), self._rgb(dist))
         return masked, {"f_ref": f_ref, "f_dist": f_dist, "c_ref": c_ref, "d": d}
 
     @staticmethod
@@ -217,14 +286,10 @@ class CausalIQA(nn.Module):
         h, w = ref.shape[-2:]
         if tile % 8 or halo % 8:
             raise ValueError("tile and halo must be multiples of 8")
-        n_mean = sum(self.config.degradation)
+        channels, strides = self.config.map_channels, self.config.map_strides
+        n_mean = sum(channels)
         sums = ref.new_zeros((ref.shape[0], n_mean))
         sq = ref.new_zeros((ref.shape[0], n_mean))
-        sizes = []  # feature-map sizes of the whole image, for the per-scale means
-        hh, ww = h, w
-        for _ in range(3):
-            hh, ww = (hh + 1) // 2, (ww + 1) // 2
-            sizes.append(hh * ww)
         for y0 in range(0, h, tile):
             for x0 in range(0, w, tile):
                 y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
@@ -232,8 +297,7 @@ class CausalIQA(nn.Module):
                 yb, xb = min(h, y1 + halo), min(w, x1 + halo)
                 masked, _ = self.masked_degradation(ref[..., ya:yb, xa:xb], dist[..., ya:yb, xa:xb])
                 start = 0
-                for scale, m in enumerate(masked):
-                    s = 2 ** (scale + 1)
+                for s, m in zip(strides, masked):
                     top, left = (y0 - ya) // s, (x0 - xa) // s
                     bottom = top + math.ceil((y1 - y0) / s) if y1 < h else m.shape[-2]
                     right = left + math.ceil((x1 - x0) / s) if x1 < w else m.shape[-1]
@@ -242,7 +306,9 @@ class CausalIQA(nn.Module):
                     sums[:, start : start + c] += part.sum(dim=(2, 3))
                     sq[:, start : start + c] += part.pow(2).sum(dim=(2, 3))
                     start += c
-        counts = torch.cat([ref.new_full((c,), float(n)) for c, n in zip(self.config.degradation, sizes)])
+        counts = torch.cat(
+            [ref.new_full((c,), float(math.ceil(h / s) * math.ceil(w / s))) for c, s in zip(channels, strides)]
+        )
         means = sums / counts
         rms = smooth_abs(torch.sqrt(sq / counts + 1e-12))
         return torch.cat([means, rms], dim=1)
@@ -259,7 +325,7 @@ class CausalIQA(nn.Module):
     def head_few_label(self, feats: torch.Tensor) -> torch.Tensor:
         mos = self.fl_bias - self.fl_transform(feats) @ self.fl_weights
         rel = (mos - self.fl_floor) / (self.fl_bias - self.fl_floor)
-        return 100.0 * rel.clamp(0.0, 1.0)
+        return 100.0 * _soft_floor(rel)
 
     def score_features(self, feats: torch.Tensor, head: str | None = None) -> torch.Tensor:
         head = head or self.config.head
@@ -276,7 +342,7 @@ class CausalIQA(nn.Module):
         """Where quality was lost: (B, 1, H, W), >= 0, larger = more visible degradation (head-weighted)."""
         masked, _ = self.masked_degradation(ref, dist)
         h, w = ref.shape[-2:]
-        n_mean = sum(self.config.degradation)
+        n_mean = sum(self.config.map_channels)
         if self.config.head == "few_label":
             weights = self.fl_weights / self.feature_scale
         else:

@@ -27,7 +27,7 @@ class SoftRankActivation(nn.Module):
         channels: number of channels C.
         keep: fraction of channels kept open (the causally sufficient/necessary set).
         tau: temperature of the soft rank, relative to the mean channel response.
-        sharpness: slope of the gate around the rank threshold.
+        sharpness: slope of the gate per rank unit around the threshold.
 
     References:
         L. Wang, D. Yuan. Causal Perception Inspired Representation Learning for Trustworthy Image Quality
@@ -54,8 +54,16 @@ class SoftRankActivation(nn.Module):
         return ranks / max(self.channels - 1, 1)
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
-        """Gate in (0, 1) per channel, shape (B, C)."""
-        return torch.sigmoid(self.sharpness * (self.soft_rank(x) - (1.0 - self.keep)))
+        """Gate in (0, 1) per channel, shape (B, C): ~1 for the top ``keep`` fraction of channels, ~0 below.
+
+        Works in rank units: the soft rank is scaled to [0, C-1] and compared with the threshold
+        ``(1 - keep) * C - 0.5``, so with C = 8 and keep = 0.5 the 4th-largest channel (rank 4) opens and the 5th
+        (rank 3) closes, each half a rank unit from the threshold.
+        """
+        c = self.channels
+        ranks = self.soft_rank(x) * max(c - 1, 1)
+        threshold = (1.0 - self.keep) * c - 0.5
+        return torch.sigmoid(self.sharpness * (ranks - threshold))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(x) * self.gate(x)[:, :, None, None]

@@ -187,7 +187,7 @@ def train(
     names = list(cfg.distortion_names) or distortions.names()
     model = model or CausalIQA(CausalConfig.from_dict(cfg.model))
     decoder = InterventionDecoder(model.config)
-    classifier = nn.Linear(model.config.n_features, len(names))
+    classifier = nn.Linear(model.config.n_learned_features, len(names))
     params = list(model.parameters()) + list(decoder.parameters()) + list(classifier.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0
