@@ -87,8 +87,15 @@ def main() -> None:
             per_type[int(t)] = round(float(correlations(pred[sel], mos[sel]).srcc), 3)
         results[name] = {"srcc": c.srcc, "plcc": c.plcc, "krcc": c.krcc, "per_type_srcc": per_type}
     elapsed = time.perf_counter() - t0
-    out = {"pairs": len(mos), "images": len(refs), "max_side": args.max_side, "weights": str(scorer.weights),
-           "weights_sha256": scorer.weights_sha256, "seconds": round(elapsed, 1), "results": results}
+    out = {
+        "pairs": len(mos),
+        "images": len(refs),
+        "max_side": args.max_side,
+        "weights": str(scorer.weights),
+        "weights_sha256": scorer.weights_sha256,
+        "seconds": round(elapsed, 1),
+        "results": results,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))
     print(f"{len(mos)} pairs on {len(refs)} held-out Kodak images, {elapsed:.0f}s")

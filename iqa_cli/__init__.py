@@ -34,8 +34,8 @@ _LAZY = {
     "PairResult": "iqa_cli.api",
     "score_pairs": "iqa_cli.api",
     "list_models": "iqa_cli.api",
-    "adapt": "iqa_cli.adapt",
-    "fit": "iqa_cli.fit",
+    "adapt": "iqa_cli.adaptation",
+    "fit": "iqa_cli.fitting",
     "attack": "iqa_cli.attack",
     "read_image": "iqa_cli.io",
 }

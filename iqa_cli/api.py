@@ -146,9 +146,7 @@ class Scorer:
         fn = getattr(self.module, "quality_map", None)
         if fn is None:
             raise UsageError(f"model {self.name!r} gives no quality map — use the default model for --map")
-        r, d = align_pair(
-            _as_image(ref, DEFAULT_MAX_PIXELS), _as_image(dist, DEFAULT_MAX_PIXELS), resize=resize
-        )
+        r, d = align_pair(_as_image(ref, DEFAULT_MAX_PIXELS), _as_image(dist, DEFAULT_MAX_PIXELS), resize=resize)
         with torch.inference_mode():
             m = fn(to_tensor(r).to(self.device), to_tensor(d).to(self.device))
         return m[0, 0].cpu().numpy()
@@ -204,9 +202,7 @@ def load_model(name: str | None = None, *, weights: str | Path | None = None, de
         sha = file_sha256(path)
         base = meta.get("model")
         if name is not None and base != name:
-            raise WeightsError(
-                f"weights {path} belong to model {base!r}, not {name!r} — drop --model or fix it"
-            )
+            raise WeightsError(f"weights {path} belong to model {base!r}, not {name!r} — drop --model or fix it")
         name = base
     name = name or default_model_name()
     spec = get_spec(name)
@@ -294,9 +290,7 @@ def score_pairs(
                 result = PairResult(str(pair.ref), str(pair.dist), scorer.name, None, str(exc))
             except (RuntimeError, ValueError, MemoryError) as exc:  # torch/numpy failures on odd inputs
                 log.debug("pair %s failed", pair, exc_info=True)
-                result = PairResult(
-                    str(pair.ref), str(pair.dist), scorer.name, None, f"{type(exc).__name__}: {exc}"
-                )
+                result = PairResult(str(pair.ref), str(pair.dist), scorer.name, None, f"{type(exc).__name__}: {exc}")
             futures[i] = None  # type: ignore[call-overload]  # free decoded pixels
             log.debug("scored %s in %.3fs", pair.dist, time.perf_counter() - t0)
             yield result

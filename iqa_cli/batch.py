@@ -80,24 +80,16 @@ def run_batch(
     if resume and output is not None:
         done = read_done(output, fmt)  # type: ignore[arg-type]
         todo = [p for p in todo if (str(p.ref), str(p.dist)) not in done]
-        console.print(
-            f"iqa: resuming: {len(pairing.pairs) - len(todo)} pair(s) already in {output}, {len(todo)} to go"
-        )
+        console.print(f"iqa: resuming: {len(pairing.pairs) - len(todo)} pair(s) already in {output}, {len(todo)} to go")
     append = resume and output is not None and output.exists() and output.stat().st_size > 0
-    sink = (
-        open(output, "a" if append else "w", encoding="utf-8", newline="")
-        if output
-        else nullcontext(sys.stdout)
-    )
+    sink = open(output, "a" if append else "w", encoding="utf-8", newline="") if output else nullcontext(sys.stdout)
     failed = scored = 0
     bar = progress_bar(console, progress)
     t0 = time.perf_counter()
     with sink as stream, bar if bar is not None else nullcontext():
         writer = RowWriter(stream, fmt, header=not append)  # type: ignore[arg-type]
         task = bar.add_task("scoring", total=len(todo), rate="") if bar is not None else None
-        for i, result in enumerate(
-            score_pairs(scorer, todo, resize=resize, max_pixels=max_pixels, workers=workers)
-        ):
+        for i, result in enumerate(score_pairs(scorer, todo, resize=resize, max_pixels=max_pixels, workers=workers)):
             writer.write(result.as_dict())
             if result.error is None:
                 scored += 1

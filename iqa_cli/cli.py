@@ -283,10 +283,14 @@ def evaluate(
     raise typer.Exit(EXIT_FAILURE if report["failed"] else EXIT_OK)
 
 
-# --- commands defined in their own modules (one registration line each) ---
-from iqa_cli.commands.adapt import adapt as _adapt; app.command(name="adapt")(_adapt)  # noqa: E402
-from iqa_cli.commands.fit import fit as _fit; app.command(name="fit")(_fit)  # noqa: E402
-from iqa_cli.commands.attack import attack as _attack; app.command(name="attack")(_attack)  # noqa: E402, E702, I001
+# --- commands defined in their own modules (registered here; their heavy imports stay inside the functions) ---
+from iqa_cli.commands.adapt import adapt as _adapt  # noqa: E402
+from iqa_cli.commands.attack import attack as _attack  # noqa: E402
+from iqa_cli.commands.fit import fit as _fit  # noqa: E402
+
+app.command(name="adapt")(_adapt)
+app.command(name="fit")(_fit)
+app.command(name="attack")(_attack)
 
 
 def main() -> None:

@@ -246,9 +246,7 @@ def detect(root: Path) -> str:
     if not root.exists():
         raise DatasetError(f"dataset folder {root} does not exist")
     if not root.is_dir():
-        raise DatasetError(
-            f"{root} is a file, not a dataset folder (a ref,dist,score CSV is read with kind 'csv')"
-        )
+        raise DatasetError(f"{root} is a file, not a dataset folder (a ref,dist,score CSV is read with kind 'csv')")
     hits: list[str] = []
     if _child(root, "dmos_realigned.mat") or _child(root, "dmos.mat"):
         hits.append("live")
@@ -265,9 +263,7 @@ def detect(root: Path) -> str:
     if len(hits) == 1:
         return hits[0]
     if len(hits) > 1:
-        raise DatasetError(
-            f"{root} holds score files of several databases ({', '.join(hits)}): pass the kind"
-        )
+        raise DatasetError(f"{root} holds score files of several databases ({', '.join(hits)}): pass the kind")
     if _child(root, CSIQ_XLSX_FILE) is not None:
         raise DatasetError(
             f"{root}: only {CSIQ_XLSX_FILE} found, and Excel files are not read — save its sheet as "
@@ -302,9 +298,7 @@ def _live_info(folder: Path) -> tuple[dict[int, str], int]:
         tokens = line.split()
         if not tokens:
             continue
-        found = [
-            (i, m) for i, tok in enumerate(tokens[:2]) if (m := re.fullmatch(r"img(\d+)\.bmp", tok, re.I))
-        ]
+        found = [(i, m) for i, tok in enumerate(tokens[:2]) if (m := re.fullmatch(r"img(\d+)\.bmp", tok, re.I))]
         if len(tokens) < 2 or not found:
             raise DatasetError(f"{info}:{number}: expected 'refname imgN.bmp ...', got {line.strip()!r}")
         i, match = found[0]
@@ -367,9 +361,7 @@ def _load_live(root: Path) -> Dataset:
             dist_name = f"img{number}.bmp"
             ref_name = refnames[idx] if refnames is not None else info_refs.get(number)
             if not ref_name:
-                raise DatasetError(
-                    f"{folder.name}/{dist_name}: no reference named in refnames_all.mat or info.txt"
-                )
+                raise DatasetError(f"{folder.name}/{dist_name}: no reference named in refnames_all.mat or info.txt")
             dist, ref = dist_index.name(dist_name), ref_index.name(ref_name)
             if dist is None:
                 missing.append(f"{folder.name}/{dist_name}")
@@ -433,9 +425,7 @@ def _load_csiq(root: Path) -> Dataset:
     score_file = _csiq_score_file(root)
     if score_file is None:
         only_xlsx = " (only the Excel sheet is there: save it as CSV)" if _child(root, CSIQ_XLSX_FILE) else ""
-        raise DatasetError(
-            f"{root}: no CSIQ score file ({', '.join((*CSIQ_TEXT_FILES, CSIQ_CSV_FILE))}){only_xlsx}"
-        )
+        raise DatasetError(f"{root}: no CSIQ score file ({', '.join((*CSIQ_TEXT_FILES, CSIQ_CSV_FILE))}){only_xlsx}")
     dist_dirs = [d for name in ("dst_imgs", "dst_imgs_all") if (d := _child(root, name)) is not None]
     if not dist_dirs:
         raise DatasetError(f"{root}: no dst_imgs/ folder (CSIQ distorted images)")
@@ -484,9 +474,7 @@ def _load_kadid(root: Path) -> Dataset:
     reader = csv.DictReader(_read_lines(score_file))
     fields = {f.strip().lower(): f for f in reader.fieldnames or []}
     if not {"dist_img", "ref_img", "dmos"} <= fields.keys():
-        raise DatasetError(
-            f"{score_file}: expected header dist_img,ref_img,dmos,var; got {reader.fieldnames}"
-        )
+        raise DatasetError(f"{score_file}: expected header dist_img,ref_img,dmos,var; got {reader.fieldnames}")
     index = _Index([_require_dir(root, "images", "KADID-10k images")])
     samples: list[Sample] = []
     missing: list[str] = []

@@ -46,14 +46,10 @@ def resolve_device(spec: str = "auto") -> torch.device:
     if spec == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
-            raise DeviceError(
-                "device 'mps' was requested but Apple MPS is not available here — use --device cpu"
-            )
+            raise DeviceError("device 'mps' was requested but Apple MPS is not available here — use --device cpu")
         return torch.device("mps")
     if not torch.cuda.is_available():
-        raise DeviceError(
-            f"device {spec!r} was requested but no CUDA GPU is available here — use --device cpu or auto"
-        )
+        raise DeviceError(f"device {spec!r} was requested but no CUDA GPU is available here — use --device cpu or auto")
     index = int(spec.split(":")[1]) if ":" in spec else 0
     count = torch.cuda.device_count()
     if index >= count:

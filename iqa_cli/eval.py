@@ -115,9 +115,7 @@ def _check_pair(pred: ArrayLike, mos: ArrayLike) -> tuple[np.ndarray, np.ndarray
         raise UsageError(f"correlations need at least {_MIN_N} pairs, got {p.size}")
     for name, arr in (("pred", p), ("mos", m)):
         if np.ptp(arr) == 0:
-            raise UsageError(
-                f"{name} is constant ({arr[0]:g} for all {arr.size} items): correlations are undefined"
-            )
+            raise UsageError(f"{name} is constant ({arr[0]:g} for all {arr.size} items): correlations are undefined")
     return p, m
 
 

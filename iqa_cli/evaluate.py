@@ -37,9 +37,7 @@ def run_evaluate(
     data = load_dataset(dataset, kind=kind, lower_better=lower_better)
     samples = data.samples[:limit] if limit else data.samples
     if len(samples) < 3:
-        raise UsageError(
-            f"{dataset} has {len(samples)} usable samples; at least 3 are needed for correlations"
-        )
+        raise UsageError(f"{dataset} has {len(samples)} usable samples; at least 3 are needed for correlations")
     scorer = load_model(model, weights=weights, device=device)
     pairs = [Pair(s.ref, s.dist) for s in samples]
     preds: list[float] = []

@@ -132,8 +132,7 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
                 f"expected one of {', '.join(sorted(IMAGE_EXTENSIONS))}"
             )
         raise ImageError(
-            f"cannot read image '{path}': the {kind} data is truncated or corrupt — "
-            "re-export or re-copy the file"
+            f"cannot read image '{path}': the {kind} data is truncated or corrupt — re-export or re-copy the file"
         )
     _check_size(path, arr.shape[1], arr.shape[0], max_pixels)
     pixels, bit_depth = _to_unit_float(path, arr)
@@ -180,9 +179,7 @@ def to_rgb(pixels: np.ndarray) -> np.ndarray:
     raise ImageError(f"expected 1 or 3 channels, got an array of shape {pixels.shape}")
 
 
-def align_pair(
-    ref: Image, dist: Image, resize: Literal["none", "dist"] = "none"
-) -> tuple[np.ndarray, np.ndarray]:
+def align_pair(ref: Image, dist: Image, resize: Literal["none", "dist"] = "none") -> tuple[np.ndarray, np.ndarray]:
     """Makes a reference and a distorted image comparable: same channel count and same size.
 
     Args:
@@ -271,9 +268,7 @@ def _read_bytes(path: Path) -> np.ndarray:
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except PermissionError as exc:
-        raise ImageError(
-            f"cannot read image '{path}': permission denied — check the file's permissions"
-        ) from exc
+        raise ImageError(f"cannot read image '{path}': permission denied — check the file's permissions") from exc
     except OSError as exc:
         raise ImageError(f"cannot read image '{path}': {exc.strerror or exc}") from exc
     if data.size == 0:

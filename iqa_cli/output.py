@@ -77,9 +77,7 @@ def read_done(path: Path, fmt: Format) -> set[tuple[str, str]]:
         if header is None:
             return done
         if tuple(header) != COLUMNS:
-            raise UsageError(
-                f"{path} is not an iqa CSV (header {header}) — choose another -o or drop --resume"
-            )
+            raise UsageError(f"{path} is not an iqa CSV (header {header}) — choose another -o or drop --resume")
         for row in reader:
             if len(row) == len(COLUMNS):
                 done.add((row[0], row[1]))
@@ -91,9 +89,7 @@ def read_done(path: Path, fmt: Format) -> set[tuple[str, str]]:
                 obj = json.loads(line)
                 done.add((obj["ref"], obj["dist"]))
             except (json.JSONDecodeError, KeyError, TypeError):
-                raise UsageError(
-                    f"{path}:{n} is not an iqa JSON line — choose another -o or drop --resume"
-                ) from None
+                raise UsageError(f"{path}:{n} is not an iqa JSON line — choose another -o or drop --resume") from None
     return done
 
 

@@ -271,9 +271,7 @@ def _path_key(path: Path, root: Path) -> str:
     return path.relative_to(root).with_suffix("").as_posix()
 
 
-def _index(
-    paths: Iterable[Path], key_of: Callable[[Path], str], what: str, case_note: str
-) -> dict[str, Path]:
+def _index(paths: Iterable[Path], key_of: Callable[[Path], str], what: str, case_note: str) -> dict[str, Path]:
     index: dict[str, Path] = {}
     for path in paths:
         key = key_of(path)

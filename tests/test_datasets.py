@@ -55,9 +55,7 @@ def _make_tid(root: Path, rows: list[tuple[str, str]]) -> Path:
 
 
 @pytest.mark.data
-@pytest.mark.parametrize(
-    ("table", "kind", "start"), [("TID2013.csv", "tid2013", 0), ("TID2008.csv", "tid2008", 380)]
-)
+@pytest.mark.parametrize(("table", "kind", "start"), [("TID2013.csv", "tid2013", 0), ("TID2008.csv", "tid2008", 380)])
 def test_tid_real_labels_keep_mos(tmp_path: Path, table: str, kind: str, start: int) -> None:
     rows = _labels(table)[start : start + 40]
     root = _make_tid(tmp_path / "db", [(Path(r["dis_img_path"]).name, r["score"]) for r in rows])
@@ -75,12 +73,8 @@ def test_tid_real_labels_keep_mos(tmp_path: Path, table: str, kind: str, start: 
 
 
 def test_tid_version_from_type_ids(tmp_path: Path) -> None:
-    tid2013 = _make_tid(
-        tmp_path / "a", [("i01_01_1.bmp", "5.1"), ("i01_24_5.bmp", "3.2"), ("i02_05_2.bmp", "4")]
-    )
-    tid2008 = _make_tid(
-        tmp_path / "b", [("I01_01_1.bmp", "5.1"), ("I01_17_4.bmp", "3.2"), ("I02_05_2.bmp", "4")]
-    )
+    tid2013 = _make_tid(tmp_path / "a", [("i01_01_1.bmp", "5.1"), ("i01_24_5.bmp", "3.2"), ("i02_05_2.bmp", "4")])
+    tid2008 = _make_tid(tmp_path / "b", [("I01_01_1.bmp", "5.1"), ("I01_17_4.bmp", "3.2"), ("I02_05_2.bmp", "4")])
     assert detect(tid2013) == "tid2013"
     assert detect(tid2008) == "tid2008"
     dataset = load_dataset(tid2013)
@@ -90,20 +84,14 @@ def test_tid_version_from_type_ids(tmp_path: Path) -> None:
 
 
 def test_tid_missing_image_is_named(tmp_path: Path) -> None:
-    root = _make_tid(
-        tmp_path / "db", [("i01_01_1.bmp", "5.1"), ("i01_01_2.bmp", "4.0"), ("i01_01_3.bmp", "3")]
-    )
+    root = _make_tid(tmp_path / "db", [("i01_01_1.bmp", "5.1"), ("i01_01_2.bmp", "4.0"), ("i01_01_3.bmp", "3")])
     (root / "distorted_images" / "i01_01_2.bmp").unlink()
-    with pytest.raises(
-        DatasetError, match=r"mos_with_names.txt names 1 image.*distorted_images/i01_01_2\.bmp"
-    ):
+    with pytest.raises(DatasetError, match=r"mos_with_names.txt names 1 image.*distorted_images/i01_01_2\.bmp"):
         load_dataset(root)
 
 
 def test_tid_malformed_line_names_file_and_line(tmp_path: Path) -> None:
-    root = _make_tid(
-        tmp_path / "db", [("i01_01_1.bmp", "5.1"), ("i01_01_2.bmp", "4.0"), ("i01_01_3.bmp", "3")]
-    )
+    root = _make_tid(tmp_path / "db", [("i01_01_1.bmp", "5.1"), ("i01_01_2.bmp", "4.0"), ("i01_01_3.bmp", "3")])
     (root / "mos_with_names.txt").write_text("5.1 i01_01_1.bmp\nfive i01_01_2.bmp\n")
     with pytest.raises(DatasetError, match=r"mos_with_names.txt:2: score 'five' is not a number"):
         load_dataset(root)
@@ -115,9 +103,7 @@ def test_tid_malformed_line_names_file_and_line(tmp_path: Path) -> None:
 @pytest.mark.data
 def test_live_real_labels_negated_at_official_positions(tmp_path: Path) -> None:
     """982-entry .mat files as in release 2; image imgK of folder f sits at offset(f) + K - 1."""
-    rows = [
-        r for f in LIVE_FOLDERS for r in [r for r in _labels("LIVE.csv") if f"/{f}/" in r["dis_img_path"]][:6]
-    ]
+    rows = [r for f in LIVE_FOLDERS for r in [r for r in _labels("LIVE.csv") if f"/{f}/" in r["dis_img_path"]][:6]]
     offsets = dict(zip(LIVE_FOLDERS, np.cumsum((0, *LIVE_COUNTS[:-1])), strict=True))
     dmos, orgs = np.zeros(sum(LIVE_COUNTS)), np.ones(sum(LIVE_COUNTS))
     refnames = np.array(["placeholder.bmp"] * sum(LIVE_COUNTS), dtype=object)
@@ -271,9 +257,7 @@ def test_kadid_dmos_column_is_a_mos_kept_as_is(tmp_path: Path) -> None:
     (root / "dmos.csv").write_text(text)
     assert detect(root) == "kadid10k"
     dataset = load_dataset(root)
-    assert [(s.dist.name, s.ref.name, s.score) for s in dataset.samples] == [
-        (d, r, float(s)) for d, r, s in rows
-    ]
+    assert [(s.dist.name, s.ref.name, s.score) for s in dataset.samples] == [(d, r, float(s)) for d, r, s in rows]
     assert dataset.original_higher_is_better is True
     assert "higher = better" in dataset.score_kind
 
@@ -310,9 +294,7 @@ def _make_csv(tmp_path: Path) -> Path:
     _img(tmp_path / "dists" / "a_1.png")
     _img(tmp_path / "dists" / "a_2.png")
     path = tmp_path / "scores.csv"
-    path.write_text(
-        "ref,dist,score,comment\nrefs/a.png,dists/a_1.png,30.5,x\nrefs/a.png,dists/a_2.png,70,y\n"
-    )
+    path.write_text("ref,dist,score,comment\nrefs/a.png,dists/a_1.png,30.5,x\nrefs/a.png,dists/a_2.png,70,y\n")
     return path
 
 
@@ -348,9 +330,7 @@ def test_generic_csv_errors(tmp_path: Path) -> None:
 
 
 def test_empty_folder_lists_what_was_looked_for(tmp_path: Path) -> None:
-    with pytest.raises(
-        DatasetError, match=r"no known score file.*dmos_realigned.mat.*mos_with_names.txt.*Train_MOS"
-    ):
+    with pytest.raises(DatasetError, match=r"no known score file.*dmos_realigned.mat.*mos_with_names.txt.*Train_MOS"):
         detect(tmp_path)
 
 

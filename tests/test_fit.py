@@ -1,4 +1,4 @@
-"""Tests for ``iqa fit`` / :func:`iqa_cli.fit.fit`: few-label head on frozen features, folds split by reference."""
+"""Tests for ``iqa fit`` / :func:`iqa_cli.fitting.fit`: few-label head on frozen features, folds split by reference."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from iqa_cli.errors import TrainingError, UsageError
-from iqa_cli.fit import fit, split_folds
+from iqa_cli.fitting import fit, split_folds
 from tests.conftest import degrade, textured, write_png
 
 LEVELS = (0.02, 0.06, 0.12)
@@ -81,6 +81,15 @@ def test_tiny_fit_writes_a_few_label_model_and_reports_cv(random_weights: Path, 
     dist = tmp_path / "dist" / "r0_2.png"
     assert scorer.score(ref, dist) != pytest.approx(base.score(ref, dist), abs=1e-3)
     assert scorer.score(ref, ref) == pytest.approx(100.0, abs=0.01)
+    from iqa_cli.fitting import fit_head, pair_features, predict
+    from iqa_cli.pairs import Pair
+
+    feats, _ = pair_features(scorer.module, [Pair(ref, dist)])
+    head = fit_head(np.zeros((2, feats.shape[1])), np.array([1.0, 2.0]), np.ones(feats.shape[1]), 1.0)
+    assert head.floor < head.bias
+    tensors_head = type(head)(tensors["fl_weights"].numpy(), float(tensors["fl_bias"]), float(tensors["fl_floor"]))
+    scale = tensors["feature_scale"].numpy().astype(np.float64)
+    assert predict(tensors_head, feats, scale)[0] == pytest.approx(scorer.score(ref, dist), abs=1e-3)
 
 
 def test_lower_better_negates_dmos(random_weights: Path, tmp_path: Path) -> None:
@@ -163,10 +172,3 @@ def test_cli_fit_table_on_stderr_json_on_stdout(random_weights: Path, tmp_path: 
     assert refused.stderr.startswith("iqa: error: end-to-end fine-tuning (--finetune) is not implemented")
     help_text = " ".join(runner.invoke(app, ["fit", "--help"]).stdout.replace("│", " ").split())
     assert "fine-tuning: not implemented" in help_text
-
-
-def test_callable_module_keeps_public_name_usable() -> None:
-    import iqa_cli
-    import iqa_cli.fit
-
-    assert callable(iqa_cli.fit)

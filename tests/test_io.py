@@ -30,9 +30,7 @@ def _chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
 
-def _png(
-    width: int, height: int, colour_type: int, rows: list[bytes], depth: int = 8, extra: bytes = b""
-) -> bytes:
+def _png(width: int, height: int, colour_type: int, rows: list[bytes], depth: int = 8, extra: bytes = b"") -> bytes:
     """A hand-built PNG (filter 0 on every row) so palette and grey+alpha layouts can be tested."""
     ihdr = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
     raw = b"".join(b"\x00" + r for r in rows)
@@ -321,9 +319,7 @@ def test_align_pair_resize_dist(h: int, w: int) -> None:
 # ------------------------------------------------------------------------------------------- writing
 
 
-@pytest.mark.parametrize(
-    ("name", "bit_depth", "channels"), [("a.png", 8, 3), ("b.png", 16, 1), ("c.tif", 16, 3)]
-)
+@pytest.mark.parametrize(("name", "bit_depth", "channels"), [("a.png", 8, 3), ("b.png", 16, 1), ("c.tif", 16, 3)])
 def test_write_read_round_trip(tmp_path: Path, name: str, bit_depth: int, channels: int) -> None:
     rng = np.random.default_rng(1)
     pixels = rng.random((5, 6, channels), dtype=np.float32)

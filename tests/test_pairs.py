@@ -71,18 +71,14 @@ def test_pair_by_path_duplicate_stem(dirs: tuple[Path, Path]) -> None:
     ref, dist = dirs
     _touch(ref, "x.png", "x.jpg")
     _touch(dist, "x.png")
-    with pytest.raises(
-        PairingError, match=r"two reference files share the name 'x': .*x\.jpg' and .*x\.png'"
-    ):
+    with pytest.raises(PairingError, match=r"two reference files share the name 'x': .*x\.jpg' and .*x\.png'"):
         pair_by_path(ref, dist)
 
 
 def test_pair_by_prefix_tid_style(dirs: tuple[Path, Path]) -> None:
     ref, dist = dirs
     _touch(ref, "I01.BMP", "I1.bmp", "I10.bmp", "I99.bmp")
-    _touch(
-        dist, "i01_01_1.bmp", "I10_03_2.bmp", "I1_03_2.bmp", "I1-x.png", "I1 y.png", "I01.2.png", "zz_1.png"
-    )
+    _touch(dist, "i01_01_1.bmp", "I10_03_2.bmp", "I1_03_2.bmp", "I1-x.png", "I1 y.png", "I01.2.png", "zz_1.png")
     p = pair_by_prefix(ref, dist)
     assert p.mode == "prefix"
     assert _pairs(p.pairs, ref, dist) == [
@@ -110,9 +106,7 @@ def test_pair_by_prefix_duplicate_ref_stem(dirs: tuple[Path, Path]) -> None:
     ref, dist = dirs
     _touch(ref, "a/I01.bmp", "b/i01.png")
     _touch(dist, "I01_1.png")
-    with pytest.raises(
-        PairingError, match=r"two reference files share the name 'i01' \(case-insensitively\)"
-    ):
+    with pytest.raises(PairingError, match=r"two reference files share the name 'i01' \(case-insensitively\)"):
         pair_by_prefix(ref, dist)
 
 
@@ -166,9 +160,7 @@ def test_read_pairs_csv_relative_and_absolute(tmp_path: Path) -> None:
     absolute = tmp_path / "elsewhere" / "d2.png"
     csv_path = tmp_path / "lists" / "pairs.csv"
     csv_path.parent.mkdir()
-    csv_path.write_text(
-        f"\ufeffmos,Reference, Distorted\n1.0,refs/a.png,dists/a_1.png\n\n2.0,refs/b.png,{absolute}\n"
-    )
+    csv_path.write_text(f"\ufeffmos,Reference, Distorted\n1.0,refs/a.png,dists/a_1.png\n\n2.0,refs/b.png,{absolute}\n")
     p = read_pairs_csv(csv_path)
     assert p.mode == "csv" and not p.unmatched_ref and not p.unmatched_dist
     assert p.pairs == [

@@ -1,4 +1,4 @@
-"""``iqa adapt``: label-free domain adaptation (thin shell over :func:`iqa_cli.adapt.adapt`; no torch at import)."""
+"""``iqa adapt``: label-free domain adaptation (thin shell over :func:`iqa_cli.adaptation.adapt`)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def adapt(
         raise typer.BadParameter("give domain IMAGES (files or folders), --pairs, or --ref-dir/--dist-dir")
     console = _stderr()
     try:
-        from iqa_cli.adapt import adapt as run
+        from iqa_cli.adaptation import adapt as run
         from iqa_cli.batch import discover, progress_bar, report_unmatched
 
         pairs = []
@@ -123,6 +123,13 @@ def adapt(
             )
     except IQAError as exc:
         fail(exc)
+    except KeyboardInterrupt:
+        from iqa_cli.adaptation import checkpoint_paths
+
+        ckpt = checkpoint_paths(output)[0]
+        hint = f"run the same command with --resume to continue from {ckpt}" if ckpt.exists() else "no checkpoint yet"
+        console.print(f"iqa: interrupted — {hint}", markup=False)
+        raise typer.Exit(130) from None
     resumed = f", resumed from step {report.resumed_from}" if report.resumed_from is not None else ""
     console.print(
         f"iqa: adapted on {report.n_images} image(s) and {report.n_pairs} pair(s), {report.steps} steps{resumed}, "

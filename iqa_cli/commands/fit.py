@@ -1,4 +1,4 @@
-"""``iqa fit``: fit the few-label head to human scores (thin shell over :func:`iqa_cli.fit.fit`; no torch at import)."""
+"""``iqa fit``: fit the few-label head to human scores (thin shell over :func:`iqa_cli.fitting.fit`)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def fit(
     console = _stderr()
     try:
         from iqa_cli.batch import progress_bar
-        from iqa_cli.fit import fit as run
+        from iqa_cli.fitting import fit as run
 
         bar = progress_bar(console, progress)
         task: list[Any] = []

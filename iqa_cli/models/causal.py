@@ -34,6 +34,7 @@ from iqa_cli.models.layers import make_activation, opponent_init, smooth_abs
 from iqa_cli.models.registry import ModelSpec, register
 
 HEADS = ("label_free", "few_label")
+HEAD_BUFFERS = ("feature_scale", "lf_direction", "lf_tau", "fl_weights", "fl_bias", "fl_floor")
 
 
 @dataclass(frozen=True)
@@ -96,15 +97,9 @@ class Encoder(nn.Module):
         act = cfg.activation
         self.colour = nn.Conv2d(3, 3, 1)
         opponent_init(self.colour)
-        self.stage1 = nn.Sequential(
-            _conv(3, w0, 2), make_activation(act, w0), _conv(w0, w0), make_activation(act, w0)
-        )
-        self.stage2 = nn.Sequential(
-            _conv(w0, w1, 2), make_activation(act, w1), _conv(w1, w1), make_activation(act, w1)
-        )
-        self.stage3 = nn.Sequential(
-            _conv(w1, w2, 2), make_activation(act, w2), _conv(w2, w2), make_activation(act, w2)
-        )
+        self.stage1 = nn.Sequential(_conv(3, w0, 2), make_activation(act, w0), _conv(w0, w0), make_activation(act, w0))
+        self.stage2 = nn.Sequential(_conv(w0, w1, 2), make_activation(act, w1), _conv(w1, w1), make_activation(act, w1))
+        self.stage3 = nn.Sequential(_conv(w1, w2, 2), make_activation(act, w2), _conv(w2, w2), make_activation(act, w2))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         f1 = self.stage1(self.colour(x))
@@ -191,9 +186,14 @@ class PixelDegradation(nn.Module):
             chroma_change = smooth_abs(diff[:, 1:]) / (0.02 + 0.5 * sigma)
             g_r, g_d = self._grad_mag(lum), self._grad_mag(o_d[:, :1])
             c = 0.0026
-            structure = 1.0 - (2.0 * g_r * g_d + c) / (g_r * g_r + g_d * g_d + c)
+            structure = (g_r - g_d).pow(2) / (g_r * g_r + g_d * g_d + c)  # = 1 - GMS, exactly 0 when equal
             maps.append(torch.cat([lum_change, chroma_change, structure], dim=1))
         return maps
+
+
+def _smooth_sqrt(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """``sqrt(x + eps^2) - eps`` written as ``x / (sqrt(x + eps^2) + eps)``: exactly 0 at 0, finite gradient."""
+    return x / (torch.sqrt(x + eps * eps) + eps)
 
 
 def _soft_floor(rel: torch.Tensor, eps: float = 0.05) -> torch.Tensor:
@@ -267,7 +267,7 @@ class CausalIQA(nn.Module):
     def pool(masked: list[torch.Tensor]) -> torch.Tensor:
         """Pooled features (B, F): per channel the mean and the root-mean-square of masked degradation."""
         means = [m.mean(dim=(2, 3)) for m in masked]
-        rms = [smooth_abs(torch.sqrt(m.pow(2).mean(dim=(2, 3)) + 1e-12)) for m in masked]
+        rms = [_smooth_sqrt(m.pow(2).mean(dim=(2, 3))) for m in masked]
         return torch.cat(means + rms, dim=1)
 
     def pooled_features(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
@@ -310,7 +310,7 @@ class CausalIQA(nn.Module):
             [ref.new_full((c,), float(math.ceil(h / s) * math.ceil(w / s))) for c, s in zip(channels, strides)]
         )
         means = sums / counts
-        rms = smooth_abs(torch.sqrt(sq / counts + 1e-12))
+        rms = _smooth_sqrt(sq / counts)
         return torch.cat([means, rms], dim=1)
 
     # -- heads ----------------------------------------------------------------------------------------------------

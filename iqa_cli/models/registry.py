@@ -77,9 +77,7 @@ def get_spec(name: str) -> ModelSpec:
         return _REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(_REGISTRY))
-        raise ModelNotFoundError(
-            f"unknown model {name!r}: choose one of {known} (see `iqa models`)"
-        ) from None
+        raise ModelNotFoundError(f"unknown model {name!r}: choose one of {known} (see `iqa models`)") from None
 
 
 def list_specs() -> list[ModelSpec]:

@@ -19,9 +19,7 @@ def load_rgb_uint8(path: Path, max_side: int | None = None) -> np.ndarray:
     img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     if max_side is not None and max(img.shape[:2]) > max_side:
         f = max_side / max(img.shape[:2])
-        img = cv2.resize(
-            img, (round(img.shape[1] * f), round(img.shape[0] * f)), interpolation=cv2.INTER_AREA
-        )
+        img = cv2.resize(img, (round(img.shape[1] * f), round(img.shape[0] * f)), interpolation=cv2.INTER_AREA)
     return img
 
 

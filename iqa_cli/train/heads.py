@@ -21,9 +21,7 @@ from iqa_cli.models.causal import CausalIQA
 
 
 @torch.inference_mode()
-def collect_features(
-    model: CausalIQA, pairs: Iterable[tuple[np.ndarray, np.ndarray]], batch: int = 8
-) -> np.ndarray:
+def collect_features(model: CausalIQA, pairs: Iterable[tuple[np.ndarray, np.ndarray]], batch: int = 8) -> np.ndarray:
     """Pooled masked degradation features (N, F) for (ref, dist) HxWxC float arrays (same size within a batch)."""
     model.eval()
     rows: list[np.ndarray] = []

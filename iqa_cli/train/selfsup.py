@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from iqa_cli import distortions
-from iqa_cli.models.causal import CausalConfig, CausalIQA, InterventionDecoder
+from iqa_cli.models.causal import HEAD_BUFFERS, CausalConfig, CausalIQA, InterventionDecoder
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +64,13 @@ class TrainConfig:
 class CropSampler:
     """Draws training tuples (A_ref, A_dist, A_weak, B_ref, B_dist, type index) from in-memory images."""
 
-    def __init__(
-        self, images: Sequence[np.ndarray], names: Sequence[str], crop: int, min_strength: float
-    ) -> None:
+    def __init__(self, images: Sequence[np.ndarray], names: Sequence[str], crop: int, min_strength: float) -> None:
         usable = [im for im in images if min(im.shape[:2]) >= crop]
         if len(usable) < 2:
             raise ValueError(f"need at least 2 images of at least {crop}x{crop} pixels, got {len(usable)}")
         self.images = usable
-        self.names = list(names)
+        self.names = list(names)  # may repeat a name to weight it; labels index the unique names
+        self.classes = sorted(set(self.names))
         self.crop = crop
         self.min_strength = min_strength
 
@@ -94,8 +93,8 @@ class CropSampler:
         labels, strengths = [], []
         for _ in range(batch):
             a, b = self._crop(rng), self._crop(rng)
-            k = int(rng.integers(len(self.names)))
-            name = self.names[k]
+            name = self.names[int(rng.integers(len(self.names)))]
+            k = self.classes.index(name)
             s = float(rng.uniform(self.min_strength, 1.0))
             weak = s * float(rng.uniform(0.25, 0.75))
             seed = int(rng.integers(2**31))
@@ -139,7 +138,7 @@ def losses(
     m_b = [m(c, d) for m, c, d in zip(model.masking, c_b, d_b)]
     phi_a, phi_w, phi_b = model.pool(m_a), model.pool(m_w), model.pool(m_b)
 
-    residual = a_dist - a_ref
+    residual = model._rgb(a_dist) - model._rgb(a_ref)  # the decoder speaks RGB; grey is replicated
     out: dict[str, torch.Tensor] = {}
     out["rec"] = F.l1_loss(decoder(c_ref, d_a, size), residual)
     out["swap"] = F.l1_loss(decoder(c_ref, d_b, size), residual)
@@ -187,7 +186,7 @@ def train(
     names = list(cfg.distortion_names) or distortions.names()
     model = model or CausalIQA(CausalConfig.from_dict(cfg.model))
     decoder = InterventionDecoder(model.config)
-    classifier = nn.Linear(model.config.n_learned_features, len(names))
+    classifier = nn.Linear(model.config.n_learned_features, len(set(names)))
     params = list(model.parameters()) + list(decoder.parameters()) + list(classifier.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0
@@ -195,22 +194,18 @@ def train(
         start = _load_checkpoint(checkpoint, model, decoder, classifier, opt)
         log.info("resumed from %s at step %d", checkpoint, start)
     sampler = CropSampler(images, names, cfg.crop, cfg.min_strength)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, cfg.steps) / max(cfg.steps, 1)))
-    )
-    for _ in range(start):
-        sched.step()
     model.train()
     t0 = time.perf_counter()
     for step in range(start, cfg.steps):
         rng = np.random.default_rng([cfg.seed, step])
         batch = sampler.sample(cfg.batch, rng)
         out = losses(model, decoder, classifier, batch, cfg)
+        for group in opt.param_groups:  # cosine schedule, a pure function of the step (resumes exactly)
+            group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(cfg.steps, 1)))
         opt.zero_grad(set_to_none=True)
         out["total"].backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
-        sched.step()
         values = {k: float(v.detach()) for k, v in out.items()}
         if on_step is not None:
             on_step(step + 1, values)
@@ -257,6 +252,9 @@ def _load_checkpoint(
     tensors, meta = read_weights(path)
     for prefix, module in (("model.", model), ("decoder.", decoder), ("classifier.", classifier)):
         sub = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if module is model:  # quality heads are refitted after training: keep the model's own head buffers
+            own = model.state_dict()
+            sub = {k: v for k, v in sub.items() if k not in HEAD_BUFFERS} | {k: own[k] for k in HEAD_BUFFERS}
         load_state_strict(module, sub, str(path))
     state = opt.state_dict()
     for key, value in tensors.items():

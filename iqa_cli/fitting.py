@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -110,7 +109,7 @@ def pair_features(
             problems.append(str(exc))
             continue
         if max_side is not None and max(r.shape[:2]) > max_side:
-            from iqa_cli.adapt import _shrink
+            from iqa_cli.adaptation import _shrink
 
             r, d = _shrink(r, max_side), _shrink(d, max_side)
         with torch.inference_mode():
@@ -386,16 +385,3 @@ def fit(
         note=note,
         elapsed_s=round(time.perf_counter() - t0, 3),
     )
-
-
-class _CallableModule(types.ModuleType):
-    """Importing ``iqa_cli.fit`` binds the *module* to ``iqa_cli.fit``, shadowing the lazily exported function;
-    making the module callable keeps ``from iqa_cli import fit; fit(csv, out)`` working either way."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> FitReport:
-        return fit(*args, **kwargs)
-
-
-import sys as _sys  # noqa: E402
-
-_sys.modules[__name__].__class__ = _CallableModule

@@ -35,8 +35,6 @@ import logging
 import math
 import os
 import time
-import types
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -339,15 +337,12 @@ def _load_base(base: str | Path | None) -> tuple[CausalIQA, dict[str, Any]]:
 
 
 def _check_device(device: str) -> None:
-    import inspect
-
+    """Training runs on the CPU: ``auto`` means the CPU here; an explicit accelerator is refused."""
     from iqa_cli.device import resolve_device
-    from iqa_cli.train.selfsup import train
 
     if device.strip().lower() == "auto":
         return
-    dev = resolve_device(device)
-    if dev.type != "cpu" and "device" not in inspect.signature(train).parameters:
+    if resolve_device(device).type != "cpu":
         raise UsageError(
             f"adaptation trains on the CPU in this version; --device {device} is not supported — "
             "use --device cpu (or auto)"
@@ -459,6 +454,7 @@ def adapt(
         "batch": batch,
         "crop": crop,
         "lr": lr,
+        "max_side": max_side,
         "distortion_names": list(names),
     }
     resumed_from = _prepare_checkpoint(ckpt, recipe_path, recipe, resume)
@@ -471,17 +467,12 @@ def adapt(
     last: dict[str, float] = {}
     if progress is not None:
         progress("train", resumed_from or 0, steps)
-    with warnings.catch_warnings():
-        # Grey domains: the training decoder predicts a 3-channel residual against a 1-channel one (broadcast).
-        warnings.filterwarnings("ignore", message="Using a target size", category=UserWarning)
-        # Resuming replays the LR schedule before the first optimiser step (intended).
-        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
-        model = train(pixels, cfg, model=model, checkpoint=ckpt, checkpoint_every=checkpoint_every, on_step=on_step)
+    model = train(pixels, cfg, model=model, checkpoint=ckpt, checkpoint_every=checkpoint_every, on_step=on_step)
     model.eval()
 
     features = synthetic_features(model, pixels, names, seed, fit_samples, progress)
     if pair_list:
-        from iqa_cli.fit import pair_features
+        from iqa_cli.fitting import pair_features
 
         real, _ = pair_features(model, pair_list, device="cpu", max_side=None)
         features = np.concatenate([features, real])
@@ -558,16 +549,3 @@ def _prepare_checkpoint(ckpt: Path, recipe_path: Path, recipe: dict[str, Any], r
     step = int(meta["step"])
     log.info("resuming adaptation from %s at step %d", ckpt, step)
     return step
-
-
-class _CallableModule(types.ModuleType):
-    """Importing ``iqa_cli.adapt`` binds the *module* to ``iqa_cli.adapt``, shadowing the lazily exported function;
-    making the module callable keeps ``from iqa_cli import adapt; adapt(images, out)`` working either way."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> AdaptReport:
-        return adapt(*args, **kwargs)
-
-
-import sys as _sys  # noqa: E402
-
-_sys.modules[__name__].__class__ = _CallableModule
