@@ -287,10 +287,12 @@ def evaluate(
 from iqa_cli.commands.adapt import adapt as _adapt  # noqa: E402
 from iqa_cli.commands.attack import attack as _attack  # noqa: E402
 from iqa_cli.commands.fit import fit as _fit  # noqa: E402
+from iqa_cli.commands.train import train as _train  # noqa: E402
 
 app.command(name="adapt")(_adapt)
 app.command(name="fit")(_fit)
 app.command(name="attack")(_attack)
+app.command(name="train")(_train)
 
 
 def main() -> None:

@@ -152,9 +152,9 @@ def fit_heads(model: CausalIQA, train_images: Sequence[np.ndarray], dev: DevFeat
 def run_training(
     out_dir: Path,
     workdir: Path,
-    steps: int = 3000,
+    steps: int = 2000,
     seed: int = 0,
-    threads: int = 2,
+    threads: int = 1,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict:
     """The whole recipe; writes ``out_dir/causal-iqa.safetensors`` and updates the manifest. Returns a summary."""

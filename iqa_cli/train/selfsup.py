@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 class TrainConfig:
     """Recipe of a self-supervised run (stored in the weights metadata)."""
 
-    steps: int = 3000
+    steps: int = 2000
     batch: int = 12
     crop: int = 96
     lr: float = 2e-3

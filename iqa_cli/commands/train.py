@@ -1,0 +1,33 @@
+"""``iqa train``: the reproducible recipe behind the shipped causal-iqa weights (see iqa_cli.train.run)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def train(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the weights and manifest.json.")] = Path("weights"),
+    workdir: Annotated[
+        Path, typer.Option("--workdir", help="Checkpoints, logs and cached features (resumes from here).")
+    ] = Path("runs/train"),
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Self-supervised training steps.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of crops, degradations and initialisation.")] = 0,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")] = 1,
+) -> None:
+    """Train causal-iqa from pristine images (no human scores), fit its heads, write weights/ (label-free recipe)."""
+    from iqa_cli.cli import fail
+    from iqa_cli.errors import IQAError
+    from iqa_cli.train.run import run_training
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    try:
+        summary = run_training(out, workdir, steps=steps, seed=seed, threads=threads)
+    except IQAError as exc:
+        fail(exc)
+    print(json.dumps(summary, indent=2))
