@@ -1,0 +1,149 @@
+"""CPRL robust fine-tuning: soft-ranking channel activations trained with a PNS-guided minimax game.
+
+The student is the trained ``causal-iqa`` with every ReLU of its encoder and degradation heads replaced by the
+soft-ranking channel activation (:class:`iqa_cli.models.layers.SoftRankActivation`), initialised from the teacher
+(the standard model). Each step:
+
+- inner (max): PGD finds a perturbation ``delta`` of the distorted image, ``|delta|_inf <= eps``, that moves the
+  student's score most (the worst-case intervention on what the score should not depend on);
+- outer (min): *sufficiency* — the student's clean score matches the teacher's (accuracy is kept), and
+  *necessity* — the score under the worst-case perturbation stays where the clean score is (the kept channels
+  carry the quality, the damped ones cannot be used to move it). The two terms are the PNS surrogate; their
+  weights trade accuracy against robustness.
+
+The quality heads (buffers) are copied from the teacher and kept fixed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from iqa_cli import distortions
+from iqa_cli.models.causal import CausalIQA
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RobustConfig:
+    """Recipe of the robust fine-tuning (stored in the weights metadata)."""
+
+    steps: int = 300
+    batch: int = 8
+    crop: int = 96
+    lr: float = 3e-4
+    eps: float = 4.0 / 255.0
+    pgd_steps: int = 3
+    w_necessity: float = 2.0
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_student(teacher: CausalIQA) -> CausalIQA:
+    """The soft-ranking variant of ``teacher`` with its weights (new soft-rank importances start at 0)."""
+    cfg = teacher.config.to_dict() | {"activation": "softrank"}
+    student = CausalIQA(cfg)
+    own = student.state_dict()
+    teacher_state = teacher.state_dict()
+    missing = [k for k in own if k not in teacher_state]
+    if any(not k.endswith("importance") for k in missing):
+        raise ValueError(f"teacher and student differ beyond the soft-rank importances: {missing[:5]}")
+    student.load_state_dict(teacher_state | {k: own[k] for k in missing}, strict=True)
+    return student
+
+
+def _batch(images: Sequence[np.ndarray], cfg: RobustConfig, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+    names = distortions.names()
+    refs, dists = [], []
+    for _ in range(cfg.batch):
+        im = images[int(rng.integers(len(images)))]
+        h, w = im.shape[:2]
+        y, x = int(rng.integers(h - cfg.crop + 1)), int(rng.integers(w - cfg.crop + 1))
+        ref = im[y : y + cfg.crop, x : x + cfg.crop].astype(np.float32) / 255.0
+        name = names[int(rng.integers(len(names)))]
+        # include near-pristine pairs: the attack matters most on good images
+        strength = float(rng.uniform(0.0, 1.0)) ** 2
+        dists.append(distortions.apply(name, ref, strength, rng))
+        refs.append(ref)
+    to_t = lambda xs: torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).float()  # noqa: E731
+    return to_t(refs), to_t(dists)
+
+
+def _pgd(
+    student: CausalIQA,
+    ref: torch.Tensor,
+    dist: torch.Tensor,
+    clean: torch.Tensor,
+    cfg: RobustConfig,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    delta = (torch.rand(dist.shape, generator=gen) * 2 - 1) * cfg.eps
+    step = 2.5 * cfg.eps / max(cfg.pgd_steps, 1)
+    for _ in range(cfg.pgd_steps):
+        delta.requires_grad_(True)
+        adv = (dist + delta).clamp(0, 1)
+        gap = (student(ref, adv) - clean).pow(2).sum()
+        (grad,) = torch.autograd.grad(gap, delta)
+        grad = torch.nan_to_num(grad)
+        delta = (delta.detach() + step * grad.sign()).clamp(-cfg.eps, cfg.eps)
+    return (dist + delta).clamp(0, 1).detach()
+
+
+def robust_finetune(
+    teacher: CausalIQA,
+    images: Sequence[np.ndarray],
+    cfg: RobustConfig,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+) -> CausalIQA:
+    """Fine-tune the soft-ranking student of ``teacher`` with the minimax game; returns it in eval mode."""
+    torch.manual_seed(cfg.seed)
+    teacher.eval()
+    student = make_student(teacher)
+    student.train()
+    params = [p for p in student.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    t0 = time.perf_counter()
+    for step in range(cfg.steps):
+        rng = np.random.default_rng([cfg.seed, 7, step])
+        ref, dist = _batch(images, cfg, rng)
+        with torch.no_grad():
+            target = teacher(ref, dist)
+        clean = student(ref, dist)
+        adv = _pgd(student, ref, dist, clean.detach(), cfg, gen)
+        attacked = student(ref, adv)
+        sufficiency = (clean - target).abs().mean() / 100.0
+        necessity = (attacked - clean).abs().mean() / 100.0
+        loss = sufficiency + cfg.w_necessity * necessity
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(cfg.steps, 1)))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        values = {
+            "loss": float(loss.detach()),
+            "sufficiency": float(sufficiency.detach()),
+            "necessity": float(necessity.detach()),
+        }
+        if on_step is not None:
+            on_step(step + 1, values)
+        if step % 25 == 0:
+            log.info(
+                "robust step %d/%d %.1fs %s",
+                step + 1,
+                cfg.steps,
+                time.perf_counter() - t0,
+                " ".join(f"{k}={v:.4f}" for k, v in values.items()),
+            )
+    student.eval()
+    return student
