@@ -100,7 +100,7 @@ def image_pair(make_image: ImageFactory) -> tuple[Path, Path]:
     return make_image("ref.png"), make_image("dist.png", noise=0.1)
 
 
-def random_causal_model(seed: int = 0):  # -> CausalIQA
+def random_causal_model(seed: int = 0, factory=None):  # -> CausalIQA
     """A CausalIQA with seeded random parameters and a few-label head that is not constant.
 
     A freshly built model has ``fl_weights == 0`` and so scores 100 for everything; positive head weights make
@@ -111,7 +111,7 @@ def random_causal_model(seed: int = 0):  # -> CausalIQA
     from iqa_cli.models.causal import CausalIQA
 
     torch.manual_seed(seed)
-    model = CausalIQA()
+    model = factory() if factory is not None else CausalIQA()
     with torch.no_grad():
         model.fl_weights.copy_(torch.rand(model.fl_weights.shape) * 2.0)
     return model.eval()

@@ -22,7 +22,7 @@ SPECS = list_specs()
 
 def _build(spec: ModelSpec) -> torch.nn.Module:
     """The module of a spec; learned models get seeded random weights (and a non-constant head)."""
-    return random_causal_model(0) if spec.name == "causal-iqa" else spec.factory().eval()
+    return random_causal_model(0, spec.factory) if "learned" in spec.tags else spec.factory().eval()
 
 
 def _best(spec: ModelSpec) -> float:

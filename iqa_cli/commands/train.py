@@ -19,15 +19,23 @@ def train(
     steps: Annotated[int, typer.Option("--steps", min=1, help="Self-supervised training steps.")] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of crops, degradations and initialisation.")] = 0,
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")] = 1,
+    robust: Annotated[
+        bool,
+        typer.Option("--robust", help="Instead: CPRL fine-tuning of the shipped causal-iqa into causal-iqa-robust."),
+    ] = False,
+    robust_steps: Annotated[int, typer.Option("--robust-steps", min=1, help="Minimax steps for --robust.")] = 300,
 ) -> None:
     """Train causal-iqa from pristine images (no human scores), fit its heads, write weights/ (label-free recipe)."""
     from iqa_cli.cli import fail
     from iqa_cli.errors import IQAError
-    from iqa_cli.train.run import run_training
+    from iqa_cli.train.run import run_robust, run_training
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     try:
-        summary = run_training(out, workdir, steps=steps, seed=seed, threads=threads)
+        if robust:
+            summary = run_robust(out, workdir, steps=robust_steps, seed=seed, threads=threads)
+        else:
+            summary = run_training(out, workdir, steps=steps, seed=seed, threads=threads)
     except IQAError as exc:
         fail(exc)
     print(json.dumps(summary, indent=2))

@@ -391,6 +391,26 @@ def build(config: CausalConfig | dict | None = None) -> CausalIQA:
     return CausalIQA(config)
 
 
+def build_robust(config: CausalConfig | dict | None = None) -> CausalIQA:
+    """Factory of the CPRL variant (soft-ranking activations) used by the registry."""
+    return CausalIQA(config or CausalConfig(activation="softrank"))
+
+
+register(
+    ModelSpec(
+        name="causal-iqa-robust",
+        description="CPRL variant of causal-iqa: soft-ranking channel activations, PNS-guided minimax fine-tuning "
+        "against worst-case perturbations",
+        higher_is_better=True,
+        scale=(0.0, 100.0),
+        unit="quality 0-100 (100 = identical)",
+        factory=build_robust,
+        weights="causal-iqa-robust.safetensors",
+        min_size=16,
+        tags=("learned", "robust"),
+    )
+)
+
 register(
     ModelSpec(
         name="causal-iqa",

@@ -223,3 +223,49 @@ def update_manifest(folder: Path, file_name: str, sha: str, model: str, config: 
         "data": data,
     }
     path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+ROBUST_NAME = "causal-iqa-robust"
+
+
+def run_robust(out_dir: Path, workdir: Path, steps: int = 300, seed: int = 0, threads: int = 1) -> dict:
+    """CPRL fine-tuning of the shipped causal-iqa into causal-iqa-robust; heads refitted as in :func:`run_training`.
+
+    Writes ``out_dir/causal-iqa-robust.safetensors`` and updates the manifest. Returns a summary.
+    """
+    from iqa_cli.api import load_model
+    from iqa_cli.devset import load_refs, pristine_paths
+    from iqa_cli.train.data import load_images
+    from iqa_cli.train.robust import RobustConfig, robust_finetune
+    from iqa_cli.weights import save_weights
+
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    teacher_scorer = load_model(MODEL_NAME, device="cpu")
+    teacher = teacher_scorer.module
+    images = load_images(pristine_paths("train"), max_side=512)
+    cfg = RobustConfig(steps=steps, seed=seed)
+    student = robust_finetune(teacher, images, cfg)
+    dev = dev_features(student, load_refs(dev_train_refs()), seed=seed)
+    summary = fit_heads(student, images, dev, seed=seed)
+    summary["default_head"] = teacher.config.head  # same head as the standard model, for a like-for-like variant
+    cfg_model = student.config.to_dict() | {"head": teacher.config.head}
+    final = CausalIQA(cfg_model)
+    final.load_state_dict(student.state_dict())
+    recipe = cfg.to_dict() | {
+        "teacher": MODEL_NAME,
+        "teacher_sha256": teacher_scorer.weights_sha256,
+        "command": f"iqa train --robust --robust-steps {steps} --seed {seed}",
+    }
+    data = {"train": "pristine/bsds500 + pristine/urban100 (as causal-iqa)", "holdout": "pristine/kodak24"}
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{ROBUST_NAME}.safetensors"
+    sha = save_weights(
+        path,
+        final.state_dict(),
+        {"model": ROBUST_NAME, "config": cfg_model, "recipe": recipe, "data": data, "heads": summary},
+    )
+    update_manifest(out_dir, path.name, sha, ROBUST_NAME, cfg_model, recipe, data)
+    summary.update({"weights": str(path), "sha256": sha, "total_seconds": round(time.perf_counter() - t0, 1)})
+    (workdir / "robust_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
