@@ -70,12 +70,20 @@ def main() -> None:
     with torch.inference_mode():
         lf = model.head_label_free(feats).numpy()
         shipped = model.score_features(feats).numpy()
-    loto = run.leave_one_type_out(train_dev, scale, test=kodak)
+    groups = run.feature_groups(model)
+    group = (scorer.metadata.get("heads") or {}).get("few_label_group", "all")
+    loto = run.leave_one_type_out(train_dev, scale, test=kodak, columns=groups[group])
+    ablation = {
+        f"ablation: few-label LOTO, {name} features": run.leave_one_type_out(train_dev, scale, test=kodak, columns=cols)
+        for name, cols in groups.items()
+        if name != group
+    }
     rows = {
-        "causal-iqa few-label (leave-one-type-out)": loto,
+        f"causal-iqa few-label (leave-one-type-out, {group} features)": loto,
         "causal-iqa label-free": lf,
         f"causal-iqa shipped head ({model.config.head}, in-sample)": shipped,
         **{k: np.asarray(v) for k, v in base.items()},
+        **ablation,
     }
     mos = kodak.mos
     results = {}

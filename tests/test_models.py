@@ -143,7 +143,7 @@ def test_tiled_pooled_features_match_untiled() -> None:
 
 def test_tiled_pooled_features_refuse_unaligned_tiles() -> None:
     x = torch.zeros(1, 3, 32, 32)
-    with pytest.raises(ValueError, match="multiples of 8"):
+    with pytest.raises(ValueError, match="multiples of 16"):
         random_causal_model(0).tiled_pooled_features(x, x, tile=100)
 
 

@@ -58,12 +58,13 @@ class CausalConfig:
     @property
     def map_channels(self) -> tuple[int, ...]:
         """Channels of each masked degradation map (learned scales, then the pixel branch's scales)."""
-        return tuple(self.degradation) + ((PixelDegradation.CHANNELS,) * 3 if self.pixel_branch else ())
+        pixel = (PixelDegradation.CHANNELS,) * len(PixelDegradation.STRIDES)
+        return tuple(self.degradation) + (pixel if self.pixel_branch else ())
 
     @property
     def map_strides(self) -> tuple[int, ...]:
         """Stride (in input pixels) of each masked degradation map."""
-        return (2, 4, 8) + ((1, 2, 4) if self.pixel_branch else ())
+        return (2, 4, 8) + (PixelDegradation.STRIDES if self.pixel_branch else ())
 
     @property
     def n_learned_features(self) -> int:
@@ -147,17 +148,23 @@ class MaskingModule(nn.Module):
 
 
 class PixelDegradation(nn.Module):
-    """Fixed pixel-scale degradation in opponent colour with contrast masking (no learned weights).
+    """Fixed multi-scale degradation maps in opponent colour, each normalised by the reference content.
 
-    At strides 1, 2 and 4, four channels: the luminance change and the two chroma changes, each divided by the
-    reference's local luminance contrast (5x5 standard deviation; chroma masked half as much), and the structure
-    change ``1 - GMS`` of gradient magnitudes (GMSD's similarity, c = 0.0026). All are exactly 0 for identical
-    images and have finite gradients there (smooth magnitudes).
+    At strides 1, 2, 4, 8 and 16 (2x2 average pooling of the opponent channels), five channels, each 0 for identical
+    images and bounded (contrast masking by construction: every change is divided by the local energy it competes
+    with):
 
-    Shape: ref, dist (B, 3, H, W) -> 3 maps (B, 4, ceil(H/s), ceil(W/s)) for s = 1, 2, 4.
+    - contrast-structure loss ``1 - (2 cov + C2) / (var_r + var_d + C2)`` of luminance over 7x7 windows;
+    - luminance change ``(mu_r - mu_d)^2 / (mu_r^2 + mu_d^2 + C1)``;
+    - gradient-magnitude change ``(g_r - g_d)^2 / (g_r^2 + g_d^2 + c)`` (1 - GMS, GMSD's c = 0.0026);
+    - two chroma changes ``(c_r - c_d)^2 / (c_r^2 + c_d^2 + T)`` of the red-green and yellow-blue channels (3x3 means).
+
+    Shape: ref, dist (B, 3, H, W) in [0, 1] -> 5 maps (B, 5, ceil(H/s), ceil(W/s)).
     """
 
-    CHANNELS = 4
+    CHANNELS = 5
+    STRIDES = (1, 2, 4, 8, 16)
+    C1, C2, C_GRAD, T_CHROMA = 1e-4, 9e-4, 0.0026, 0.003
 
     def __init__(self) -> None:
         super().__init__()
@@ -166,6 +173,10 @@ class PixelDegradation(nn.Module):
         gx = torch.tensor([[1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, -1.0]]) / 3.0
         self.register_buffer("grad", torch.stack([gx, gx.t()]).unsqueeze(1), persistent=False)
 
+    @staticmethod
+    def _mean(x: torch.Tensor, k: int) -> torch.Tensor:
+        return F.avg_pool2d(F.pad(x, (k // 2,) * 4, mode="replicate"), k, stride=1)
+
     def _grad_mag(self, lum: torch.Tensor) -> torch.Tensor:
         g = F.conv2d(F.pad(lum, (1, 1, 1, 1), mode="replicate"), self.grad)
         return torch.sqrt(g.pow(2).sum(dim=1, keepdim=True) + 1e-12)
@@ -173,21 +184,23 @@ class PixelDegradation(nn.Module):
     def forward(self, ref: torch.Tensor, dist: torch.Tensor) -> list[torch.Tensor]:
         o_r, o_d = F.conv2d(ref, self.opp), F.conv2d(dist, self.opp)
         maps = []
-        for k in range(3):
+        for k in range(len(self.STRIDES)):
             if k:
                 o_r = F.avg_pool2d(o_r, 2, ceil_mode=True)
                 o_d = F.avg_pool2d(o_d, 2, ceil_mode=True)
-            lum = o_r[:, :1]
-            mu = F.avg_pool2d(lum, 5, stride=1, padding=2, count_include_pad=False)
-            var = F.avg_pool2d(lum * lum, 5, stride=1, padding=2, count_include_pad=False) - mu * mu
-            sigma = torch.sqrt(var.clamp_min(0.0) + 1e-6)
-            diff = o_d - o_r
-            lum_change = smooth_abs(diff[:, :1]) / (0.02 + sigma)
-            chroma_change = smooth_abs(diff[:, 1:]) / (0.02 + 0.5 * sigma)
-            g_r, g_d = self._grad_mag(lum), self._grad_mag(o_d[:, :1])
-            c = 0.0026
-            structure = (g_r - g_d).pow(2) / (g_r * g_r + g_d * g_d + c)  # = 1 - GMS, exactly 0 when equal
-            maps.append(torch.cat([lum_change, chroma_change, structure], dim=1))
+            l_r, l_d = o_r[:, :1], o_d[:, :1]
+            mu_r, mu_d = self._mean(l_r, 7), self._mean(l_d, 7)
+            var_r = (self._mean(l_r * l_r, 7) - mu_r * mu_r).clamp_min(0.0)
+            var_d = (self._mean(l_d * l_d, 7) - mu_d * mu_d).clamp_min(0.0)
+            cov = self._mean(l_r * l_d, 7) - mu_r * mu_d
+            # 1 - cs written as a squared-difference ratio: exactly 0 when equal, in [0, 2]
+            cs_loss = (var_r + var_d - 2.0 * cov).clamp_min(0.0) / (var_r + var_d + self.C2)
+            lum = (mu_r - mu_d).pow(2) / (mu_r * mu_r + mu_d * mu_d + self.C1)
+            g_r, g_d = self._grad_mag(l_r), self._grad_mag(l_d)
+            grad = (g_r - g_d).pow(2) / (g_r * g_r + g_d * g_d + self.C_GRAD)
+            c_r, c_d = self._mean(o_r[:, 1:], 3), self._mean(o_d[:, 1:], 3)
+            chroma = (c_r - c_d).pow(2) / (c_r * c_r + c_d * c_d + self.T_CHROMA)
+            maps.append(torch.cat([cs_loss, lum, grad, chroma], dim=1))
         return maps
 
 
@@ -265,10 +278,11 @@ class CausalIQA(nn.Module):
 
     @staticmethod
     def pool(masked: list[torch.Tensor]) -> torch.Tensor:
-        """Pooled features (B, F): per channel the mean and the root-mean-square of masked degradation."""
+        """Pooled features (B, F): per channel the spatial mean and standard deviation of masked degradation
+        (the deviation catches localised loss, as GMSD's pooling does)."""
         means = [m.mean(dim=(2, 3)) for m in masked]
-        rms = [_smooth_sqrt(m.pow(2).mean(dim=(2, 3))) for m in masked]
-        return torch.cat(means + rms, dim=1)
+        stds = [_smooth_sqrt((m.pow(2).mean(dim=(2, 3)) - mu.pow(2)).clamp_min(0.0)) for m, mu in zip(masked, means)]
+        return torch.cat(means + stds, dim=1)
 
     def pooled_features(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
         """(B, F) pooled masked degradation features, the input of both quality heads."""
@@ -276,7 +290,7 @@ class CausalIQA(nn.Module):
         return self.pool(masked)
 
     def tiled_pooled_features(
-        self, ref: torch.Tensor, dist: torch.Tensor, tile: int = 1024, halo: int = 64
+        self, ref: torch.Tensor, dist: torch.Tensor, tile: int = 1024, halo: int = 128
     ) -> torch.Tensor:
         """Same as :meth:`pooled_features` but computed tile by tile, so memory stays bounded on huge images.
 
@@ -284,8 +298,8 @@ class CausalIQA(nn.Module):
         only the tile's own positions are accumulated, so the result matches the untiled one to float rounding.
         """
         h, w = ref.shape[-2:]
-        if tile % 8 or halo % 8:
-            raise ValueError("tile and halo must be multiples of 8")
+        if tile % 16 or halo % 16:
+            raise ValueError("tile and halo must be multiples of 16 (the coarsest stride)")
         channels, strides = self.config.map_channels, self.config.map_strides
         n_mean = sum(channels)
         sums = ref.new_zeros((ref.shape[0], n_mean))
@@ -310,8 +324,8 @@ class CausalIQA(nn.Module):
             [ref.new_full((c,), float(math.ceil(h / s) * math.ceil(w / s))) for c, s in zip(channels, strides)]
         )
         means = sums / counts
-        rms = _smooth_sqrt(sq / counts)
-        return torch.cat([means, rms], dim=1)
+        stds = _smooth_sqrt((sq / counts - means.pow(2)).clamp_min(0.0))
+        return torch.cat([means, stds], dim=1)
 
     # -- heads ----------------------------------------------------------------------------------------------------
     def head_label_free(self, feats: torch.Tensor) -> torch.Tensor:

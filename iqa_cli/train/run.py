@@ -109,43 +109,76 @@ def synthetic_features(
     return collect_features(model, gen(), batch=16)
 
 
+def feature_groups(model: CausalIQA) -> dict[str, np.ndarray]:
+    """Column indices of the pooled features: ``all``, ``learned`` (encoder scales) and ``pixel`` (fixed branch)."""
+    cfg = model.config
+    n_mean = sum(cfg.map_channels)
+    n_learned = sum(cfg.degradation)
+    learned = np.r_[0:n_learned, n_mean : n_mean + n_learned]
+    pixel = np.setdiff1d(np.arange(2 * n_mean), learned)
+    groups = {"all": np.arange(2 * n_mean), "learned": learned}
+    if len(pixel):
+        groups["pixel"] = pixel
+    return groups
+
+
+def fit_few_label_on(
+    features: np.ndarray, mos: np.ndarray, scale: np.ndarray, columns: np.ndarray, ridge: float = RIDGE
+) -> tuple[np.ndarray, float]:
+    """Few-label head using only ``columns`` (the other weights are 0)."""
+    w_sub, b = fit_few_label(features[:, columns], mos, scale[columns], ridge)
+    w = np.zeros(features.shape[1], np.float32)
+    w[columns] = w_sub
+    return w, b
+
+
 def leave_one_type_out(
-    train: DevFeatures, scale: np.ndarray, test: DevFeatures | None = None, ridge: float = RIDGE
+    train: DevFeatures,
+    scale: np.ndarray,
+    test: DevFeatures | None = None,
+    ridge: float = RIDGE,
+    columns: np.ndarray | None = None,
 ) -> np.ndarray:
     """Few-label predictions (MOS scale) for each pair of ``test`` (default: ``train``) from a head fitted on the
     other distortion types of ``train``."""
     test = test or train
+    columns = np.arange(train.features.shape[1]) if columns is None else columns
     pred = np.zeros(len(test.mos))
     for t in np.unique(test.type_ids):
         keep = train.type_ids != t
-        w, b = fit_few_label(train.features[keep], train.mos[keep], scale, ridge)
+        w, b = fit_few_label_on(train.features[keep], train.mos[keep], scale, columns, ridge)
         sel = test.type_ids == t
         pred[sel] = b - np.log1p(test.features[sel] / scale) @ w
     return pred
 
 
 def fit_heads(model: CausalIQA, train_images: Sequence[np.ndarray], dev: DevFeatures, seed: int = 0) -> dict:
-    """Fit scale, label-free and few-label heads into ``model``; choose the default head; return a summary."""
+    """Fit scale, label-free and few-label heads into ``model``; choose the default head; return a summary.
+
+    The few-label head's feature group (all / learned / pixel) is chosen by leave-one-type-out SRCC on the
+    training-image development pairs; the label-free head always uses all features (no human score touches it).
+    """
     syn = synthetic_features(model, train_images, seed=seed)
     scale = fit_feature_scale(syn)
     lf = fit_label_free(syn, scale)
-    fl = fit_few_label(dev.features, dev.mos, scale, RIDGE)
+    groups = feature_groups(model)
+    loto = {
+        name: round(srcc(leave_one_type_out(dev, scale, columns=cols), dev.mos), 4) for name, cols in groups.items()
+    }
+    group = max(loto, key=lambda k: loto[k])
+    fl = fit_few_label_on(dev.features, dev.mos, scale, groups[group], RIDGE)
     install_heads(model, scale, lf, fl, floor=1.0)
     with torch.no_grad():
-        feats = torch.from_numpy(dev.features).float()
-        lf_scores = model.head_label_free(feats).numpy()
-    loto = leave_one_type_out(dev, scale)
+        lf_scores = model.head_label_free(torch.from_numpy(dev.features).float()).numpy()
     summary = {
         "train_dev_pairs": len(dev.mos),
         "label_free_srcc_train_dev": round(srcc(lf_scores, dev.mos), 4),
-        "few_label_loto_srcc_train_dev": round(srcc(loto, dev.mos), 4),
+        "few_label_loto_srcc_train_dev_by_group": loto,
+        "few_label_group": group,
+        "few_label_loto_srcc_train_dev": loto[group],
     }
-    head = (
-        "few_label"
-        if summary["few_label_loto_srcc_train_dev"] >= summary["label_free_srcc_train_dev"]
-        else "label_free"
-    )
-    summary["default_head"] = head
+    better = summary["few_label_loto_srcc_train_dev"] >= summary["label_free_srcc_train_dev"]
+    summary["default_head"] = "few_label" if better else "label_free"
     return summary
 
 
