@@ -74,6 +74,11 @@ def run_batch(
 
     pairing = discover(ref_dir, dist_dir, pairs_csv, match)
     report_unmatched(pairing, console)
+    if not pairing.pairs:
+        from iqa_cli.errors import PairingError
+
+        where = str(pairs_csv) if pairs_csv is not None else f"{ref_dir} and {dist_dir}"
+        raise PairingError(f"no (ref, dist) pairs found in {where} — check the folders and --match (path/prefix)")
     scorer = load_model(model, weights=weights, device=device)
     todo = pairing.pairs
     done: set[tuple[str, str]] = set()

@@ -506,3 +506,15 @@ def test_evaluate_text_output(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].startswith("dataset csv (6 pairs, 0 failed), model psnr")
     assert lines[1].startswith("SRCC 1.0000")
+
+
+def test_batch_with_no_pairs_is_an_error(tmp_path: Path) -> None:
+    refs, dists = tmp_path / "refs", tmp_path / "dists"
+    refs.mkdir()
+    dists.mkdir()
+    (refs / "a.png").write_bytes(b"")
+    (dists / "zzz.png").write_bytes(b"")
+    result = CliRunner().invoke(app, ["batch", str(refs), str(dists), "--model", "psnr", "--match", "path"])
+    assert result.exit_code == 1
+    assert "no (ref, dist) pairs found" in result.stderr
+    assert result.stdout == ""

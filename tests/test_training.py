@@ -1,0 +1,228 @@
+"""Tests of the self-supervised trainer (iqa_cli.train.selfsup), the quality heads (iqa_cli.train.heads) and the
+head-selection helpers of the recipe (iqa_cli.train.run). Everything runs on tiny images in a few seconds."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import textured
+from typer.testing import CliRunner
+
+from iqa_cli.cli import app
+from iqa_cli.models.causal import CausalConfig, CausalIQA, InterventionDecoder
+from iqa_cli.train import heads, run, selfsup
+from iqa_cli.train.selfsup import TrainConfig
+
+TINY = {"steps": 3, "batch": 2, "crop": 32}
+
+
+def tiny_images() -> list[np.ndarray]:
+    """Three seeded, textured 48x48 uint8 RGB images."""
+    return [np.rint(textured(48, 48, 3, seed=s) * 255).astype(np.uint8) for s in range(3)]
+
+
+def encoder_state(model: CausalIQA) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.encoder.state_dict().items()}
+
+
+def recorder() -> tuple[list[tuple[int, dict[str, float]]], object]:
+    calls: list[tuple[int, dict[str, float]]] = []
+    return calls, lambda step, values: calls.append((step, values))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One 3-step run with checkpoints every 2 steps (shared by the tests below; nobody mutates it)."""
+    ckpt = tmp_path_factory.mktemp("train") / "ckpt.safetensors"
+    calls, on_step = recorder()
+    model = selfsup.train(tiny_images(), TrainConfig(**TINY), checkpoint=ckpt, checkpoint_every=2, on_step=on_step)
+    return {"model": model, "calls": calls, "ckpt": ckpt}
+
+
+# -- selfsup.train ----------------------------------------------------------------------------------------------------
+def test_train_steps_are_finite_update_encoder_and_checkpoint(trained: dict) -> None:
+    calls = trained["calls"]
+    assert [s for s, _ in calls] == [1, 2, 3]
+    for _, values in calls:
+        assert set(values) == {"rec", "swap", "null", "inv", "rank", "cls", "total"}
+        assert all(math.isfinite(v) for v in values.values())
+    # steps=0 builds the same seeded initial model without training it
+    init = encoder_state(selfsup.train(tiny_images(), TrainConfig(**(TINY | {"steps": 0}))))
+    after = encoder_state(trained["model"])
+    assert any(not torch.equal(init[k], after[k]) for k in init)
+    assert trained["ckpt"].is_file() and trained["ckpt"].stat().st_size > 0
+    assert not trained["model"].training  # returned in eval mode
+
+
+def test_train_resumes_from_checkpoint(trained: dict, tmp_path: Path) -> None:
+    ckpt = tmp_path / "ckpt.safetensors"
+    shutil.copy(trained["ckpt"], ckpt)
+    calls, on_step = recorder()
+    selfsup.train(
+        tiny_images(), TrainConfig(**(TINY | {"steps": 4})), checkpoint=ckpt, checkpoint_every=2, on_step=on_step
+    )
+    assert [s for s, _ in calls] == [4]
+
+
+def test_interrupted_run_resumes_to_the_same_weights(trained: dict, tmp_path: Path) -> None:
+    """Stop after step 2's checkpoint, resume: model *and* optimizer state must continue exactly."""
+    ckpt = tmp_path / "ckpt.safetensors"
+
+    def stop_at_3(step: int, values: dict[str, float]) -> None:
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        selfsup.train(tiny_images(), TrainConfig(**TINY), checkpoint=ckpt, checkpoint_every=2, on_step=stop_at_3)
+    calls, on_step = recorder()
+    resumed = selfsup.train(tiny_images(), TrainConfig(**TINY), checkpoint=ckpt, checkpoint_every=2, on_step=on_step)
+    assert [s for s, _ in calls] == [3]
+    assert calls[0][1] == trained["calls"][2][1]
+    a, b = encoder_state(resumed), encoder_state(trained["model"])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_is_deterministic(trained: dict) -> None:
+    again = selfsup.train(tiny_images(), TrainConfig(**TINY))
+    a, b = encoder_state(again), encoder_state(trained["model"])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# -- selfsup.losses ---------------------------------------------------------------------------------------------------
+def test_losses_keys_and_gradients_reach_decoder_and_masking() -> None:
+    torch.manual_seed(0)
+    cfg = TrainConfig(**TINY)
+    model = CausalIQA()
+    decoder = InterventionDecoder(model.config)
+    names = ["white_noise", "gaussian_blur", "jpeg"]
+    classifier = torch.nn.Linear(model.config.n_learned_features, len(names))
+    sampler = selfsup.CropSampler(tiny_images(), names, cfg.crop, cfg.min_strength)
+    batch = sampler.sample(2, np.random.default_rng(0))
+    out = selfsup.losses(model, decoder, classifier, batch, cfg)
+    assert set(out) == {"rec", "swap", "null", "inv", "rank", "cls", "total"}
+    assert all(torch.isfinite(v) and v.ndim == 0 for v in out.values())
+    weighted = sum(getattr(cfg, f"w_{k}") * out[k] for k in ("rec", "swap", "null", "inv", "rank", "cls"))
+    assert torch.allclose(out["total"], weighted)
+    out["total"].backward()
+    for name, module in (("decoder", decoder), ("masking", model.masking)):
+        for pname, p in module.named_parameters():
+            assert p.grad is not None, f"{name}.{pname} has no gradient"
+            assert p.grad.abs().sum() > 0, f"{name}.{pname} has an all-zero gradient"
+
+
+def test_crop_sampler_rejects_too_few_usable_images() -> None:
+    with pytest.raises(ValueError, match="need at least 2 images of at least 64x64"):
+        selfsup.CropSampler(tiny_images(), ["white_noise"], crop=64, min_strength=0.05)
+
+
+# -- heads ------------------------------------------------------------------------------------------------------------
+def test_label_free_head_unit_nonnegative_100_at_zero_and_50_at_median() -> None:
+    model = CausalIQA()
+    n = model.config.n_features
+    rng = np.random.default_rng(0)
+    v = rng.uniform(0.2, 1.0, n)
+    feats = (rng.exponential(1.0, (61, 1)) * v + 0.05 * rng.random((61, n))).astype(np.float32)  # odd N: exact median
+    scale = heads.fit_feature_scale(feats)
+    direction, tau = heads.fit_label_free(feats, scale)
+    assert direction.shape == (n,) and (direction >= 0).all()
+    assert abs(float(np.linalg.norm(direction)) - 1.0) < 1e-5
+    assert tau > 0
+    planted = (v / scale) / np.linalg.norm(v / scale)
+    assert float(direction @ planted) > 0.99  # the principal direction of the planted rank-one structure
+    heads.install_heads(model, scale, (direction, tau), (np.zeros(n, np.float32), 5.0))
+    with torch.no_grad():
+        assert model.head_label_free(torch.zeros(1, n)).item() == 100.0
+        scores = model.head_label_free(torch.from_numpy(feats)).numpy()
+    assert abs(float(np.median(scores)) - 50.0) < 1e-4
+
+
+def planted_few_label(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """mos = 5 - 2 log1p(x0/s0) - log1p(x1/s1) + small noise; x2 is irrelevant."""
+    rng = np.random.default_rng(seed)
+    s = np.array([0.5, 2.0, 1.0])
+    x = rng.exponential(1.0, (n, 3)) * s
+    mos = 5.0 - 2.0 * np.log1p(x[:, 0] / s[0]) - 1.0 * np.log1p(x[:, 1] / s[1]) + 0.02 * rng.standard_normal(n)
+    return x, mos, s
+
+
+def test_few_label_fit_recovers_planted_monotone_relation() -> None:
+    x, mos, s = planted_few_label()
+    w, b = heads.fit_few_label(x, mos, s, ridge=1e-4)
+    assert (w >= 0).all()
+    assert w[0] == pytest.approx(2.0, abs=0.05) and w[1] == pytest.approx(1.0, abs=0.05) and w[2] < 0.02
+    assert b == pytest.approx(5.0, abs=0.05)
+    w, _ = heads.fit_few_label(x, mos, s)  # the recipe's ridge shrinks but keeps the order
+    assert (w >= 0).all() and w[0] > w[1] > 5 * w[2]
+
+
+def test_few_label_head_scores_100_at_zero_and_falls_with_every_feature() -> None:
+    x, mos, s = planted_few_label()
+    model = CausalIQA()
+    n = model.config.n_features
+    w3, b = heads.fit_few_label(x, mos, s, ridge=1e-4)
+    scale, w = np.ones(n), np.zeros(n, np.float32)
+    scale[:3], w[:3] = s, w3
+    lf = (np.full(n, 1 / math.sqrt(n), np.float32), 1.0)
+    heads.install_heads(model, scale, lf, (w, b))
+    with torch.no_grad():
+        assert model.head_few_label(torch.zeros(1, n)).item() == 100.0
+        for j in range(3):
+            grid = torch.zeros(6, n)
+            grid[:, j] = torch.tensor([0.0, 0.1, 0.5, 1.0, 5.0, 50.0])
+            scores = model.head_few_label(grid)
+            assert (scores > 0).all() and (scores <= 100).all()
+            assert (scores.diff() <= 0).all()
+            if w[j] > 0.1:
+                assert (scores.diff() < 0).all(), f"score does not fall with feature {j}"
+
+
+# -- run: head selection ----------------------------------------------------------------------------------------------
+def synthetic_dev(seed: int = 0, per_type: int = 15, n_types: int = 4) -> run.DevFeatures:
+    rng = np.random.default_rng(seed)
+    n = per_type * n_types
+    x = rng.exponential(1.0, (n, 3))
+    mos = 5.0 - 1.5 * np.log1p(x[:, 0]) - 0.7 * np.log1p(x[:, 1]) + 0.05 * rng.standard_normal(n)
+    type_ids = np.repeat(np.arange(n_types), per_type)
+    odd = type_ids == 2  # one type's rows are arbitrary
+    x[odd] = rng.exponential(3.0, (int(odd.sum()), 3))
+    mos[odd] = rng.uniform(1.0, 5.0, int(odd.sum()))
+    return run.DevFeatures(x, mos, type_ids, np.tile(np.arange(per_type) % 5, n_types), ["r"] * n)
+
+
+def test_leave_one_type_out_never_sees_the_left_out_type() -> None:
+    dev = synthetic_dev()
+    scale = np.ones(3)
+    pred = run.leave_one_type_out(dev, scale)
+    assert pred.shape == dev.mos.shape and np.isfinite(pred).all()
+    for t in np.unique(dev.type_ids):
+        sel = dev.type_ids == t
+        changed = run.DevFeatures(dev.features, dev.mos.copy(), dev.type_ids, dev.levels, dev.ref_names)
+        changed.mos[sel] = 6.0 - changed.mos[sel] + np.linspace(-1, 1, int(sel.sum()))
+        pred2 = run.leave_one_type_out(changed, scale)
+        np.testing.assert_array_equal(pred2[sel], pred[sel])  # type t's labels never reach its own predictions
+        assert not np.allclose(pred2[~sel], pred[~sel])  # ... but they do reach the other types' (the test bites)
+
+
+def test_feature_groups_partition_the_columns() -> None:
+    model = CausalIQA()
+    g = run.feature_groups(model)
+    assert set(g) == {"all", "learned", "pixel"}
+    np.testing.assert_array_equal(g["all"], np.arange(model.config.n_features))
+    assert not set(g["learned"]) & set(g["pixel"])
+    assert sorted(set(g["learned"]) | set(g["pixel"])) == list(g["all"])
+    assert len(g["learned"]) == model.config.n_learned_features
+    g = run.feature_groups(CausalIQA(CausalConfig(pixel_branch=False)))
+    assert set(g) == {"all", "learned"}
+    np.testing.assert_array_equal(np.sort(g["learned"]), g["all"])
+
+
+# -- CLI --------------------------------------------------------------------------------------------------------------
+def test_cli_train_help() -> None:
+    result = CliRunner().invoke(app, ["train", "--help"])
+    assert result.exit_code == 0
+    assert "--robust" in result.stdout and "--steps" in result.stdout
