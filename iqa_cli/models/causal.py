@@ -150,7 +150,7 @@ class MaskingModule(nn.Module):
 class PixelDegradation(nn.Module):
     """Fixed multi-scale degradation maps in opponent colour, each normalised by the reference content.
 
-    At strides 1, 2, 4, 8 and 16 (2x2 average pooling of the opponent channels), five channels, each 0 for identical
+    At strides 2, 4, 8 and 16 (2x2 average pooling of the opponent channels), five channels, each 0 for identical
     images and bounded (contrast masking by construction: every change is divided by the local energy it competes
     with):
 
@@ -163,7 +163,7 @@ class PixelDegradation(nn.Module):
     """
 
     CHANNELS = 5
-    STRIDES = (1, 2, 4, 8, 16)
+    STRIDES = (2, 4, 8, 16)
     C1, C2, C_GRAD, T_CHROMA = 1e-4, 9e-4, 0.0026, 0.003
 
     def __init__(self) -> None:
@@ -175,30 +175,35 @@ class PixelDegradation(nn.Module):
 
     @staticmethod
     def _mean(x: torch.Tensor, k: int) -> torch.Tensor:
-        return F.avg_pool2d(F.pad(x, (k // 2,) * 4, mode="replicate"), k, stride=1)
+        """k x k box mean of every channel with replicated borders (a depthwise convolution)."""
+        c = x.shape[1]
+        weight = x.new_full((c, 1, k, k), 1.0 / (k * k))
+        return F.conv2d(F.pad(x, (k // 2,) * 4, mode="replicate"), weight, groups=c)
 
     def _grad_mag(self, lum: torch.Tensor) -> torch.Tensor:
-        g = F.conv2d(F.pad(lum, (1, 1, 1, 1), mode="replicate"), self.grad)
-        return torch.sqrt(g.pow(2).sum(dim=1, keepdim=True) + 1e-12)
+        """Gradient magnitude of each channel of ``lum`` (B, C, H, W) -> (B, C, H, W)."""
+        b, c, h, w = lum.shape
+        g = F.conv2d(F.pad(lum.reshape(b * c, 1, h, w), (1, 1, 1, 1), mode="replicate"), self.grad)
+        return torch.sqrt(g.pow(2).sum(dim=1) + 1e-12).reshape(b, c, h, w)
 
     def forward(self, ref: torch.Tensor, dist: torch.Tensor) -> list[torch.Tensor]:
         o_r, o_d = F.conv2d(ref, self.opp), F.conv2d(dist, self.opp)
         maps = []
-        for k in range(len(self.STRIDES)):
-            if k:
-                o_r = F.avg_pool2d(o_r, 2, ceil_mode=True)
-                o_d = F.avg_pool2d(o_d, 2, ceil_mode=True)
+        for _ in self.STRIDES:
+            o_r = F.avg_pool2d(o_r, 2, ceil_mode=True)
+            o_d = F.avg_pool2d(o_d, 2, ceil_mode=True)
             l_r, l_d = o_r[:, :1], o_d[:, :1]
-            mu_r, mu_d = self._mean(l_r, 7), self._mean(l_d, 7)
-            var_r = (self._mean(l_r * l_r, 7) - mu_r * mu_r).clamp_min(0.0)
-            var_d = (self._mean(l_d * l_d, 7) - mu_d * mu_d).clamp_min(0.0)
-            cov = self._mean(l_r * l_d, 7) - mu_r * mu_d
+            stats = self._mean(torch.cat([l_r, l_d, l_r * l_r, l_d * l_d, l_r * l_d], dim=1), 7)
+            mu_r, mu_d, m_rr, m_dd, m_rd = stats.split(1, dim=1)
+            var_r = (m_rr - mu_r * mu_r).clamp_min(0.0)
+            var_d = (m_dd - mu_d * mu_d).clamp_min(0.0)
+            cov = m_rd - mu_r * mu_d
             # 1 - cs written as a squared-difference ratio: exactly 0 when equal, in [0, 2]
             cs_loss = (var_r + var_d - 2.0 * cov).clamp_min(0.0) / (var_r + var_d + self.C2)
             lum = (mu_r - mu_d).pow(2) / (mu_r * mu_r + mu_d * mu_d + self.C1)
-            g_r, g_d = self._grad_mag(l_r), self._grad_mag(l_d)
+            g_r, g_d = self._grad_mag(torch.cat([l_r, l_d], dim=1)).split(1, dim=1)
             grad = (g_r - g_d).pow(2) / (g_r * g_r + g_d * g_d + self.C_GRAD)
-            c_r, c_d = self._mean(o_r[:, 1:], 3), self._mean(o_d[:, 1:], 3)
+            c_r, c_d = self._mean(torch.cat([o_r[:, 1:], o_d[:, 1:]], dim=1), 3).split(2, dim=1)
             chroma = (c_r - c_d).pow(2) / (c_r * c_r + c_d * c_d + self.T_CHROMA)
             maps.append(torch.cat([cs_loss, lum, grad, chroma], dim=1))
         return maps
