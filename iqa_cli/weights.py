@@ -25,9 +25,9 @@ MANIFEST = "manifest.json"
 
 
 def weights_dir() -> Path:
-    """Folder of the shipped weights: ``iqa_cli/weights`` in an installed wheel, ``weights/`` in a checkout."""
+    """Folder of the shipped weights: ``iqa_cli/shipped`` in an installed wheel, ``weights/`` in a checkout."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "weights", here.parent / "weights"):
+    for candidate in (here / "shipped", here.parent / "weights"):
         if (candidate / MANIFEST).is_file():
             return candidate
     raise WeightsError(

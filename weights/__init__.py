@@ -1,1 +1,1 @@
-"""Shipped weights (installed as ``iqa_cli.weights``): safetensors files, manifest.json, MODEL_CARD.md."""
+"""Shipped weights (installed as ``iqa_cli.shipped``): safetensors files, manifest.json, MODEL_CARD.md."""

@@ -147,3 +147,39 @@ def robust_finetune(
             )
     student.eval()
     return student
+
+
+def adversarial_features(
+    model: CausalIQA,
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    eps: float,
+    steps: int,
+    seed: int = 0,
+) -> np.ndarray:
+    """Pooled features of worst-case perturbed distorted images (the inner max of the minimax game).
+
+    For each pair the perturbation (L-inf ``eps``, PGD, rounded to 8 bits) moves the model's score away from the
+    clean score in the direction the score reflection attack would push it (toward the opposite end of the scale).
+    """
+    from iqa_cli.attack import round_in_ball
+
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for ref_np, dist_np in pairs:
+        ref = torch.from_numpy(np.array(ref_np)).permute(2, 0, 1)[None].float()
+        dist = torch.from_numpy(np.array(dist_np)).permute(2, 0, 1)[None].float()
+        with torch.no_grad():
+            clean = float(model(ref, dist))
+        direction = -1.0 if clean >= 50.0 else 1.0  # push good down, bad up
+        delta = (torch.rand(dist.shape, generator=gen) * 2 - 1) * eps
+        step = 2.5 * eps / max(steps, 1)
+        for _ in range(steps):
+            delta.requires_grad_(True)
+            score = model(ref, (dist + delta).clamp(0, 1)).sum()
+            (grad,) = torch.autograd.grad(score, delta)
+            grad = torch.nan_to_num(grad)
+            delta = (delta.detach() + direction * step * grad.sign()).clamp(-eps, eps)
+        adv = round_in_ball((dist + delta).clamp(0, 1), dist, eps)
+        with torch.no_grad():
+            rows.append(model.pooled_features(ref, adv)[0].numpy())
+    return np.stack(rows)

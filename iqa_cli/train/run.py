@@ -261,15 +261,34 @@ def update_manifest(folder: Path, file_name: str, sha: str, model: str, config: 
 ROBUST_NAME = "causal-iqa-robust"
 
 
-def run_robust(out_dir: Path, workdir: Path, steps: int = 300, seed: int = 0, threads: int = 1) -> dict:
-    """CPRL fine-tuning of the shipped causal-iqa into causal-iqa-robust; heads refitted as in :func:`run_training`.
+def run_robust(
+    out_dir: Path,
+    workdir: Path,
+    steps: int = 300,
+    seed: int = 0,
+    threads: int = 1,
+    rounds: int = 2,
+    eps: float = 4.0 / 255.0,
+    pgd_steps: int = 5,
+    n_images: int = 16,
+    max_side: int = 256,
+) -> dict:
+    """CPRL variant of the shipped causal-iqa: soft-ranking activations and a PNS-guided minimax game.
+
+    1. Encoder: the soft-ranking student fine-tuned against worst-case perturbations
+       (:func:`iqa_cli.train.robust.robust_finetune`).
+    2. Head (minimax, ``rounds`` times): inner max — PGD (``eps``, ``pgd_steps``, 8-bit rounding) pushes each
+       training development pair's score toward the other end of the scale; outer min — the few-label head is refitted
+       on clean and perturbed features with the clean condition score, so it keeps only channels that predict
+       quality (sufficient) and that the perturbation cannot move (necessary). The feature group is chosen by
+       leave-one-type-out SRCC on the same data. The label-free head and feature scale are the teacher's.
 
     Writes ``out_dir/causal-iqa-robust.safetensors`` and updates the manifest. Returns a summary.
     """
     from iqa_cli.api import load_model
-    from iqa_cli.devset import load_refs, pristine_paths
+    from iqa_cli.devset import load_conditions, load_refs, make_dev_pairs, pristine_paths
     from iqa_cli.train.data import load_images
-    from iqa_cli.train.robust import RobustConfig, robust_finetune
+    from iqa_cli.train.robust import RobustConfig, adversarial_features, robust_finetune
     from iqa_cli.weights import save_weights
 
     torch.set_num_threads(threads)
@@ -279,26 +298,57 @@ def run_robust(out_dir: Path, workdir: Path, steps: int = 300, seed: int = 0, th
     images = load_images(pristine_paths("train"), max_side=512)
     cfg = RobustConfig(steps=steps, seed=seed)
     student = robust_finetune(teacher, images, cfg)
-    dev = dev_features(student, load_refs(dev_train_refs()), seed=seed)
-    summary = fit_heads(student, images, dev, seed=seed)
-    summary["default_head"] = teacher.config.head  # same head as the standard model, for a like-for-like variant
-    cfg_model = student.config.to_dict() | {"head": teacher.config.head}
+    refs = load_refs(dev_train_refs()[:n_images])
+    meta = list(make_dev_pairs(refs, load_conditions(), seed=seed, max_side=max_side))
+    pairs = [(p.ref, p.dist) for p in meta]
+    clean = collect_features(student, iter(pairs), batch=1)
+    mos = np.array([p.condition.mean_score for p in meta])
+    types = np.array([p.condition.type_id for p in meta])
+    scale = student.feature_scale.numpy()
+    groups = feature_groups(student)
+    feats, labels, tids = [clean], [mos], [types]
+    history = []
+    for r in range(rounds):
+        adv = adversarial_features(student, pairs, eps=eps, steps=pgd_steps, seed=seed + r)
+        feats.append(adv)
+        labels.append(mos)
+        tids.append(types)
+        data = DevFeatures(np.concatenate(feats), np.concatenate(labels), np.concatenate(tids), None, [])
+        loto = {g: round(srcc(leave_one_type_out(data, scale, columns=c), data.mos), 4) for g, c in groups.items()}
+        group = max(loto, key=lambda k: loto[k])
+        w, b = fit_few_label_on(data.features, data.mos, scale, groups[group], RIDGE)
+        with torch.no_grad():
+            student.fl_weights.copy_(torch.from_numpy(w))
+            student.fl_bias.fill_(b)
+        history.append({"round": r + 1, "loto_srcc_by_group": loto, "group": group})
+        log.info("minimax round %d: %s", r + 1, history[-1])
+    summary = {"rounds": history, "few_label_group": history[-1]["group"], "default_head": "few_label"}
+    cfg_model = student.config.to_dict() | {"head": "few_label"}
     final = CausalIQA(cfg_model)
     final.load_state_dict(student.state_dict())
     recipe = cfg.to_dict() | {
         "teacher": MODEL_NAME,
         "teacher_sha256": teacher_scorer.weights_sha256,
+        "minimax_rounds": rounds,
+        "minimax_eps": eps,
+        "minimax_pgd_steps": pgd_steps,
+        "minimax_images": n_images,
+        "minimax_max_side": max_side,
         "command": f"iqa train --robust --robust-steps {steps} --seed {seed}",
     }
-    data = {"train": "pristine/bsds500 + pristine/urban100 (as causal-iqa)", "holdout": "pristine/kodak24"}
+    data_desc = {
+        "train": "pristine/bsds500 + pristine/urban100 (as causal-iqa)",
+        "holdout": "pristine/kodak24",
+        "minimax_labels": f"kadid_dev_conditions.csv re-created on {n_images} BSDS500 training images",
+    }
     workdir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{ROBUST_NAME}.safetensors"
     sha = save_weights(
         path,
         final.state_dict(),
-        {"model": ROBUST_NAME, "config": cfg_model, "recipe": recipe, "data": data, "heads": summary},
+        {"model": ROBUST_NAME, "config": cfg_model, "recipe": recipe, "data": data_desc, "heads": summary},
     )
-    update_manifest(out_dir, path.name, sha, ROBUST_NAME, cfg_model, recipe, data)
+    update_manifest(out_dir, path.name, sha, ROBUST_NAME, cfg_model, recipe, data_desc)
     summary.update({"weights": str(path), "sha256": sha, "total_seconds": round(time.perf_counter() - t0, 1)})
     (workdir / "robust_summary.json").write_text(json.dumps(summary, indent=2))
     return summary

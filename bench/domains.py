@@ -1,0 +1,624 @@
+"""Domain benchmark: does label-free adaptation (``iqa adapt``) beat the base model and SSIM/MS-SSIM in-domain?
+
+The claim tested is the paper's: adapting the causal model to the clean images of a new domain, without any
+label, improves agreement with human judgements on that domain over the base model and over the training-free
+metrics. No human scores exist for these domains, so the 65 KADID development conditions
+(``../shared/data/labels/kadid_dev_conditions.csv``) are re-created on *held-out* domain images
+(:func:`iqa_cli.devset.make_dev_pairs`, KADID's conventions) and every distorted image gets its condition's
+mean human score. What is measured is therefore agreement across distortion types and levels on domain content,
+anchored to KADID's human ratings of natural photos (not to ratings of the domain itself).
+
+Domains (under ``../shared/data/domains``):
+
+- ``underwater_euvp``: ``paired_gt/`` (23 "ground truth" 256x256) + ``unpaired_real/`` (23 real photos,
+  256x256 .. 1920x1080) = 46 clean-ish colour images. ``paired_raw/`` (the degraded versions) is not used.
+- ``manga109_subset``: 28 pages (827x1170 RGB, essentially grey line art and screen tone: screen-like content).
+- ``underwater_euvp_grey``: the grey domain. The DICOM samples are too few and small (2 images, 128x128 and
+  64x64; adapt needs >= 4 images, MS-SSIM needs >= 176 px a side), so the grey domain is the underwater images
+  converted to one channel (Rec.601 luma, the weights SSIM uses). Grey images stay 1-channel throughout: adapt
+  sees a grey domain (grey-capable synthetic degradations only), the KADID conditions are applied to the grey
+  plane, the models replicate grey to RGB internally. The colour-only types that KADID's re-creation refuses on
+  grey, colour shift (5) and saturation (7), are dropped (55 conditions left). Colour block (23) is kept: on
+  grey it pastes blocks of random grey level, scored with the colour-block condition's mean (an approximation).
+  The grey domain uses the same image split as the colour underwater domain, so no held-out image is adapted on.
+  Manga was not used as the grey domain: its pages are already grey in RGB, which would duplicate that domain.
+
+Pipeline, per domain:
+
+1. Images are read (:func:`iqa_cli.io.read_image`), area-shrunk so the longer side is <= 512 (the adapt default)
+   before anything else, converted to grey for the grey domain, and written as 8-bit PNG to a work folder.
+2. Split, fixed: names sorted, permuted by ``numpy.random.default_rng(--split-seed)``; the first
+   ``max(5, ceil(0.3 n))`` are held out for the benchmark, the rest (~70%) are the adaptation images.
+3. ``adapt(<adaptation folder>, out, base=...)`` with the DEFAULT settings (steps, crop, batch, lr, fit samples:
+   the time budget is about those), wall time measured.
+4. Every held-out image x every condition (65; 55 for grey) is scored with: the base model (label-free head and
+   few-label head, both on ``pooled_features``), the adapted model (label-free head = its default; few-label head
+   = the base's few-label weights under the adapted encoder and scale, stale, shown for completeness only),
+   PSNR, SSIM, MS-SSIM. SRCC and PLCC (4-parameter logistic) against the condition means. Like-for-like
+   comparisons: adapted label-free vs base label-free (no label anywhere); base few-label used KADID-style dev
+   labels on natural images when the base was made, so it is not label-free.
+5. A bootstrap over held-out *references* (1000 resamples) gives a 95% interval of the SRCC difference
+   adapted-LF minus each other metric: with 9-14 references per domain, differences below a few hundredths are
+   not resolved.
+
+``iqa fit`` curve (``--fit-domain``, default ``underwater_euvp``): from that domain's held-out pairs, N = 10, 30,
+100 pairs are drawn at random (per seed), written as PNG files with a ``ref,dist,score`` CSV (score = condition
+mean) and passed to :func:`iqa_cli.fitting.fit` with ``folds=5`` (folds split by reference). Reported: the
+cross-validated SRCC (pooled out-of-fold predictions over the N pairs) mean +- sd over seeds, and the SRCC of the
+fitted head (fitted on all N) on the held-out pairs that were *not* drawn (same references, other conditions
+and the same conditions on other references: not an unseen-distortion test). Done twice: on the adapted model
+(the adapt-then-fit workflow) and on the base model.
+
+Time: adapt wall time per domain with its image count; ``--time-100`` also adapts (defaults) on 100 images made
+of 384x384 crops of the full-resolution manga adaptation pages. The training cost is steps x batch x crop, not
+the number of images; the head refit draws ~384 crops in total whatever the count.
+
+Outputs: markdown tables to stdout and ``<out>/domains.md``, raw numbers (and every per-pair score) in
+``<out>/domains.json``; the command line is at the top of both.
+
+Usage:
+    OMP_NUM_THREADS=1 python bench/domains.py [--base FILE] [--steps N (smoke tests only)] [--time-100]
+        [--fit-seeds 3] [--fit-sizes 10,30,100] [--max-heldout N] [--threads 1] [--out bench/out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from iqa_cli import adaptation  # noqa: E402
+from iqa_cli.adaptation import _shrink, adapt  # noqa: E402
+from iqa_cli.api import load_model  # noqa: E402
+from iqa_cli.devset import DevPair, load_conditions, make_dev_pairs, shared_data_dir  # noqa: E402
+from iqa_cli.errors import UsageError  # noqa: E402
+from iqa_cli.eval import correlations  # noqa: E402
+from iqa_cli.fitting import fit  # noqa: E402
+from iqa_cli.io import read_image, to_rgb, write_image  # noqa: E402
+from iqa_cli.models.baselines import MSSSIM, PSNR, SSIM  # noqa: E402
+
+MAX_SIDE = adaptation.DEFAULT_MAX_SIDE
+GREY_DROPPED_TYPES = (5, 7)
+LUMA = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)
+MSSSIM_MIN_SIDE = 176
+CHUNK = 13
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    folder: str
+    subdirs: tuple[str, ...]
+    grey: bool
+
+
+DOMAINS = {
+    d.name: d
+    for d in (
+        Domain("underwater_euvp", "underwater_euvp", ("paired_gt", "unpaired_real"), False),
+        Domain("manga109_subset", "manga109_subset", (".",), False),
+        Domain("underwater_euvp_grey", "underwater_euvp", ("paired_gt", "unpaired_real"), True),
+    )
+}
+
+METRICS = ("base_lf", "base_fl", "adapted_lf", "adapted_fl", "psnr", "ssim", "ms-ssim")
+LABELS = {
+    "base_lf": "base, label-free head",
+    "base_fl": "base, few-label head",
+    "adapted_lf": "**adapted, label-free head (default)**",
+    "adapted_fl": "adapted, few-label head (stale base weights)",
+    "psnr": "PSNR",
+    "ssim": "SSIM",
+    "ms-ssim": "MS-SSIM",
+}
+
+
+# ------------------------------------------------------------------------------------------------- images
+
+
+def source_files(domain: Domain, root: Path) -> list[tuple[str, Path]]:
+    """(relative name, path) of a domain's images, sorted by name."""
+    out = []
+    for sub in domain.subdirs:
+        folder = (root / domain.folder / sub).resolve()
+        for p in folder.iterdir():
+            if p.is_file() and p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp"}:
+                rel = p.name if sub == "." else f"{sub}/{p.name}"
+                out.append((rel, p))
+    return sorted(out)
+
+
+def split(names: list[str], seed: int) -> tuple[list[str], list[str]]:
+    """(adaptation, held-out) names: sorted, permuted by ``seed``, first max(5, ceil(0.3 n)) held out."""
+    names = sorted(names)
+    n_hold = max(5, math.ceil(0.3 * len(names)))
+    order = np.random.default_rng(seed).permutation(len(names))
+    held = sorted(names[i] for i in order[:n_hold])
+    return sorted(set(names) - set(held)), held
+
+
+def prepare(pixels: np.ndarray, grey: bool) -> np.ndarray:
+    """Shrink (area) to <= MAX_SIDE, to grey (Rec.601 luma) if asked, rounded to 8 bits as written."""
+    img = _shrink(to_rgb(pixels), MAX_SIDE)
+    if grey:
+        img = (img @ LUMA)[..., None].astype(np.float32)
+    return (np.rint(np.clip(img, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
+
+
+def safe(name: str) -> str:
+    return name.replace("/", "__").rsplit(".", 1)[0] + ".png"
+
+
+# ------------------------------------------------------------------------------------------------ scoring
+
+
+def to_t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(a, dtype=np.float32)).permute(2, 0, 1)[None].float()
+
+
+def score_pairs(
+    pairs: list[DevPair], base: torch.nn.Module, adapted: torch.nn.Module
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Per-pair scores of every metric, plus the pooled features of base and adapted (N, F)."""
+    psnr, ssim, msssim = PSNR(), SSIM(), MSSSIM()
+    cols: dict[str, list[float]] = {m: [] for m in METRICS}
+    fb, fa = [], []
+    i = 0
+    with torch.inference_mode():
+        while i < len(pairs):
+            ref = pairs[i].ref
+            j = i
+            while j < len(pairs) and j - i < CHUNK and pairs[j].ref is ref:
+                j += 1
+            r = to_t(ref).expand(j - i, -1, -1, -1)
+            d = torch.cat([to_t(p.dist) for p in pairs[i:j]])
+            feats_b = base.pooled_features(r, d)
+            feats_a = adapted.pooled_features(r, d)
+            fb.append(feats_b.numpy())
+            fa.append(feats_a.numpy())
+            cols["base_lf"] += base.head_label_free(feats_b).tolist()
+            cols["base_fl"] += base.head_few_label(feats_b).tolist()
+            cols["adapted_lf"] += adapted.head_label_free(feats_a).tolist()
+            cols["adapted_fl"] += adapted.head_few_label(feats_a).tolist()
+            cols["psnr"] += psnr(r, d).tolist()
+            cols["ssim"] += ssim(r, d).tolist()
+            if min(ref.shape[:2]) >= MSSSIM_MIN_SIDE:
+                cols["ms-ssim"] += msssim(r, d).tolist()
+            else:
+                cols["ms-ssim"] += [float("nan")] * (j - i)
+            i = j
+    return {k: np.asarray(v) for k, v in cols.items()}, np.concatenate(fb), np.concatenate(fa)
+
+
+def corr(pred: np.ndarray, mos: np.ndarray) -> dict[str, float | None]:
+    ok = np.isfinite(pred)
+    if ok.sum() < 3:
+        return {"srcc": None, "plcc": None, "n": int(ok.sum())}
+    try:
+        c = correlations(pred[ok], mos[ok])
+    except UsageError:  # constant predictions (e.g. an unfitted head)
+        return {"srcc": None, "plcc": None, "n": int(ok.sum())}
+    return {"srcc": round(c.srcc, 4), "plcc": round(c.plcc, 4), "n": c.n}
+
+
+def _rank(a: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return rankdata(a)
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(_rank(a), _rank(b))[0, 1])
+
+
+def bootstrap_delta(
+    scores: dict[str, np.ndarray], mos: np.ndarray, refs: np.ndarray, seed: int = 0, n: int = 1000
+) -> dict[str, dict[str, float]]:
+    """95% interval of SRCC(adapted_lf) - SRCC(other) over bootstrap resamples of held-out references."""
+    uniq = np.unique(refs)
+    index = {r: np.flatnonzero(refs == r) for r in uniq}
+    rng = np.random.default_rng(seed)
+    others = [m for m in METRICS if m != "adapted_lf" and np.isfinite(scores[m]).all() and np.ptp(scores[m]) > 0]
+    if np.ptp(scores["adapted_lf"]) == 0:
+        return {}
+    deltas: dict[str, list[float]] = {m: [] for m in others}
+    for _ in range(n):
+        idx = np.concatenate([index[r] for r in rng.choice(uniq, size=len(uniq), replace=True)])
+        a = _spearman(scores["adapted_lf"][idx], mos[idx])
+        for m in others:
+            deltas[m].append(a - _spearman(scores[m][idx], mos[idx]))
+    out = {}
+    for m, v in deltas.items():
+        arr = np.asarray(v)
+        out[m] = {
+            "mean": round(float(arr.mean()), 4),
+            "lo": round(float(np.percentile(arr, 2.5)), 4),
+            "hi": round(float(np.percentile(arr, 97.5)), 4),
+            "p_le_0": round(float((arr <= 0).mean()), 3),
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- fit
+
+
+def fit_curve(
+    pairs: list[DevPair],
+    bases: dict[str, tuple[str | None, np.ndarray]],
+    sizes: list[int],
+    seeds: int,
+    work: Path,
+) -> dict[str, Any]:
+    """`iqa fit` on N random held-out pairs, per base and seed: CV SRCC and SRCC on the pairs not drawn."""
+    folder = work / "fit_pairs"
+    folder.mkdir(parents=True, exist_ok=True)
+    ref_ids: dict[int, int] = {}
+    ref_names = np.array([p.ref_name for p in pairs])
+    mos = np.array([p.condition.mean_score for p in pairs])
+    written: set[int] = set()
+
+    def files(k: int) -> tuple[str, str]:
+        p = pairs[k]
+        rid = ref_ids.setdefault(id(p.ref), len(ref_ids))
+        ref_file, dist_file = f"ref{rid:02d}.png", f"d{k:05d}.png"
+        if k not in written:
+            if not (folder / ref_file).exists():
+                write_image(folder / ref_file, p.ref)
+            write_image(folder / dist_file, p.dist)
+            written.add(k)
+        return ref_file, dist_file
+
+    results: dict[str, Any] = {}
+    for base_name, (weights, feats) in bases.items():
+        rows = []
+        for seed in range(seeds):
+            for n in sizes:
+                n_eff = min(n, len(pairs))
+                pick = np.sort(np.random.default_rng([seed, n]).choice(len(pairs), size=n_eff, replace=False))
+                csv_path = folder / f"s{seed}_n{n}.csv"
+                with csv_path.open("w", newline="") as fh:
+                    w = csv.writer(fh)
+                    w.writerow(["ref", "dist", "score"])
+                    for k in pick:
+                        r, d = files(int(k))
+                        w.writerow([r, d, f"{mos[k]:.6f}"])
+                out = work / f"fit_{base_name}_s{seed}_n{n}.safetensors"
+                t0 = time.perf_counter()
+                rep = fit(csv_path, out, base=weights, folds=5, seed=seed, device="cpu", force=True)
+                elapsed = time.perf_counter() - t0
+                fitted = load_model(weights=out, device="cpu").module
+                rest = np.setdiff1d(np.arange(len(pairs)), pick)
+                with torch.inference_mode():
+                    pred = fitted.head_few_label(torch.from_numpy(feats[rest]).float()).numpy()
+                rest_c = corr(pred, mos[rest])
+                rows.append(
+                    {
+                        "seed": seed,
+                        "n": n_eff,
+                        "refs": int(len(set(ref_names[pick]))),
+                        "folds": rep.folds,
+                        "cv_srcc": rep.cv_srcc,
+                        "cv_plcc": rep.cv_plcc,
+                        "train_srcc": rep.train_srcc,
+                        "rest_srcc": rest_c["srcc"],
+                        "rest_plcc": rest_c["plcc"],
+                        "rest_n": rest_c["n"],
+                        "elapsed_s": round(elapsed, 2),
+                    }
+                )
+                print(
+                    f"  fit[{base_name}] seed {seed} N={n_eff}: cv SRCC {rep.cv_srcc}, rest {rest_c['srcc']}",
+                    file=sys.stderr,
+                )
+        results[base_name] = rows
+    return results
+
+
+# ----------------------------------------------------------------------------------------------- markdown
+
+
+def fmt(x: float | None, nd: int = 3) -> str:
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{nd}f}"
+
+
+def mean_sd(vals: list[float | None]) -> str:
+    v = [x for x in vals if x is not None]
+    if not v:
+        return "–"
+    if len(v) == 1:
+        return f"{v[0]:.3f}"
+    return f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}"
+
+
+def render(report: dict[str, Any]) -> str:
+    L: list[str] = []
+    L.append("## Domain adaptation benchmark (bench/domains.py)\n")
+    L.append(f"Command: `{report['command']}`\n")
+    env = report["env"]
+    L.append(
+        f"Base weights: `{report['base']['weights']}` (sha256 `{str(report['base']['sha256'])[:12]}…`). "
+        f"Machine: {env['cpus']} CPU cores shared, torch threads {env['threads']}, load average at start "
+        f"{env['load_start']}, total run {report['total_s']:.0f} s.\n"
+    )
+    doms = list(report["domains"])
+    L.append("### Setup and adaptation time (default `adapt` settings)\n")
+    L.append("| domain | adapt images | held-out refs | pairs (conditions) | adapt steps | adapt wall time |")
+    L.append("|---|---|---|---|---|---|")
+    for d in doms:
+        r = report["domains"][d]
+        L.append(
+            f"| {d} | {r['n_adapt']} | {r['n_heldout']} | {r['n_pairs']} ({r['n_conditions']}) | "
+            f"{r['adapt']['steps']} | {r['adapt']['wall_s']:.0f} s |"
+        )
+    if report.get("time_100"):
+        t = report["time_100"]
+        L.append(
+            f"| 100 crops (384x384) of manga adaptation pages | {t['n_images']} | – | – | {t['steps']} | "
+            f"{t['wall_s']:.0f} s |"
+        )
+    L.append("")
+    L.append("### SRCC / PLCC against the KADID condition means, held-out domain images\n")
+    L.append("| metric | " + " | ".join(f"{d} SRCC | PLCC" for d in doms) + " |")
+    L.append("|---|" + "---|---|" * len(doms))
+    for m in METRICS:
+        cells = []
+        for d in doms:
+            c = report["domains"][d]["correlations"][m]
+            cells += [fmt(c["srcc"]), fmt(c["plcc"])]
+        L.append(f"| {LABELS[m]} | " + " | ".join(cells) + " |")
+    L.append("")
+    L.append(
+        "Base label-free vs adapted label-free is the like-for-like test of the claim (no label anywhere). "
+        "The base few-label head was fitted on dev-condition labels on natural images when the base was made. "
+        "The adapted few-label head keeps the base's weights under a changed encoder and feature scale: "
+        "refit it with `iqa fit` (see below) before using it.\n"
+    )
+    L.append("### SRCC(adapted, label-free) minus SRCC(other): bootstrap over held-out references, 95% interval\n")
+    others = [m for m in METRICS if m != "adapted_lf"]
+    L.append("| domain | " + " | ".join(LABELS[m] for m in others) + " |")
+    L.append("|---|" + "---|" * len(others))
+    for d in doms:
+        b = report["domains"][d]["bootstrap"]
+        cells = [f"{b[m]['mean']:+.3f} [{b[m]['lo']:+.3f}, {b[m]['hi']:+.3f}]" if m in b else "–" for m in others]
+        L.append(f"| {d} | " + " | ".join(cells) + " |")
+    L.append("")
+    if report.get("fit"):
+        f = report["fit"]
+        L.append(
+            f"### `iqa fit` with N labelled pairs ({f['domain']} held-out pairs, label = condition mean, "
+            f"5 folds split by reference, {f['seeds']} seed(s), mean ± sd)\n"
+        )
+        bases = list(f["results"])
+        L.append("| N | " + " | ".join(f"{b}: CV SRCC | {b}: SRCC on undrawn pairs" for b in bases) + " |")
+        L.append("|---|" + "---|---|" * len(bases))
+        for n in f["sizes"]:
+            cells = []
+            for b in bases:
+                rows = [r for r in f["results"][b] if r["n"] == min(n, f["pool"])]
+                cells += [mean_sd([r["cv_srcc"] for r in rows]), mean_sd([r["rest_srcc"] for r in rows])]
+            L.append(f"| {n} | " + " | ".join(cells) + " |")
+        ref = report["domains"][f["domain"]]["correlations"]
+        L.append("")
+        L.append(
+            f"For comparison on all {f['pool']} held-out pairs of {f['domain']}: adapted label-free SRCC "
+            f"{fmt(ref['adapted_lf']['srcc'])}, base label-free {fmt(ref['base_lf']['srcc'])}, base few-label "
+            f"{fmt(ref['base_fl']['srcc'])}, MS-SSIM {fmt(ref['ms-ssim']['srcc'])}. "
+            "'adapted' = fit on the domain-adapted weights (adapt, then fit); 'base' = fit on the base weights. "
+            "CV SRCC is over the N pairs' out-of-fold predictions (noisy for N = 10); 'undrawn' pairs share "
+            "references and conditions with the drawn ones, so neither is an unseen-distortion test.\n"
+        )
+    return "\n".join(L)
+
+
+# --------------------------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", type=Path, default=None, help="base weights (default: shipped causal-iqa)")
+    ap.add_argument("--domains", default=",".join(DOMAINS), help="comma-separated subset of domains")
+    ap.add_argument("--steps", type=int, default=adaptation.DEFAULT_STEPS, help="adapt steps (smoke tests only)")
+    ap.add_argument("--split-seed", type=int, default=0)
+    ap.add_argument("--max-heldout", type=int, default=None, help="score only the first N held-out images")
+    ap.add_argument("--fit-domain", default="underwater_euvp")
+    ap.add_argument("--fit-sizes", default="10,30,100")
+    ap.add_argument("--fit-seeds", type=int, default=3, help="0 skips the fit curve")
+    ap.add_argument("--time-100", action="store_true", help="also time adapt on 100 images (manga crops)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--workdir", type=Path, default=None, help="keep intermediate files here (default: temp)")
+    ap.add_argument("--out", type=Path, default=Path("bench/out"))
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    t_start = time.perf_counter()
+    env_prefix = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS",) if k in os.environ)
+    command = f"{env_prefix} python bench/domains.py {' '.join(sys.argv[1:])}".strip()
+    root = shared_data_dir()
+    if root is None:
+        sys.exit("shared data folder not found (../shared/data or $IQA_SHARED_DATA)")
+    root = root / "domains"
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="iqa_domains_"))
+    work.mkdir(parents=True, exist_ok=True)
+    base_scorer = (
+        load_model("causal-iqa", device="cpu") if args.base is None else load_model(weights=args.base, device="cpu")
+    )
+    base = base_scorer.module
+    conditions = load_conditions()
+    report: dict[str, Any] = {
+        "command": command,
+        "env": {
+            "cpus": os.cpu_count(),
+            "threads": args.threads,
+            "load_start": [round(x, 2) for x in os.getloadavg()],
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
+        "base": {"weights": str(base_scorer.weights), "sha256": base_scorer.weights_sha256},
+        "adapt_defaults": {
+            "steps": adaptation.DEFAULT_STEPS,
+            "crop": adaptation.DEFAULT_CROP,
+            "batch": adaptation.DEFAULT_BATCH,
+            "lr": adaptation.DEFAULT_LR,
+            "max_side": adaptation.DEFAULT_MAX_SIDE,
+            "fit_samples": adaptation.DEFAULT_FIT_SAMPLES,
+        },
+        "domains": {},
+    }
+    fit_pairs: list[DevPair] = []
+    fit_feats: dict[str, np.ndarray] = {}
+    fit_weights: dict[str, str | None] = {}
+    manga_adapt_sources: list[Path] = []
+
+    for dname in [d.strip() for d in args.domains.split(",") if d.strip()]:
+        domain = DOMAINS[dname]
+        files = dict(source_files(domain, root))
+        adapt_names, held_names = split(list(files), args.split_seed)
+        if domain.folder == "manga109_subset":
+            manga_adapt_sources = [files[n] for n in adapt_names]
+        dwork = work / dname
+        shutil.rmtree(dwork, ignore_errors=True)
+        (dwork / "adapt").mkdir(parents=True)
+        for n in adapt_names:
+            write_image(dwork / "adapt" / safe(n), prepare(read_image(files[n]).pixels, domain.grey))
+        held_refs = [(n, prepare(read_image(files[n]).pixels, domain.grey)) for n in held_names]
+        held_refs = held_refs[: args.max_heldout]
+
+        print(f"[{dname}] adapting on {len(adapt_names)} images ...", file=sys.stderr)
+        out = dwork / "adapted.safetensors"
+        t0 = time.perf_counter()
+        rep = adapt(
+            [dwork / "adapt"], out, base=args.base, steps=args.steps, seed=0, device="cpu", domain=dname, force=True
+        )
+        adapt_wall = time.perf_counter() - t0
+        print(f"[{dname}] adapted in {adapt_wall:.0f} s (grey={rep.grey})", file=sys.stderr)
+        adapted = load_model(weights=out, device="cpu").module
+
+        conds = [c for c in conditions if not (domain.grey and c.type_id in GREY_DROPPED_TYPES)]
+        pairs = list(make_dev_pairs(held_refs, conds, seed=0))
+        t0 = time.perf_counter()
+        scores, feats_b, feats_a = score_pairs(pairs, base, adapted)
+        score_s = time.perf_counter() - t0
+        mos = np.array([p.condition.mean_score for p in pairs])
+        refs = np.array([p.ref_name for p in pairs])
+        print(f"[{dname}] scored {len(pairs)} pairs in {score_s:.0f} s", file=sys.stderr)
+        report["domains"][dname] = {
+            "grey": domain.grey,
+            "n_adapt": len(adapt_names),
+            "n_heldout": len(held_refs),
+            "adapt_names": adapt_names,
+            "heldout_names": [n for n, _ in held_refs],
+            "heldout_sizes": [list(a.shape) for _, a in held_refs],
+            "n_conditions": len(conds),
+            "n_pairs": len(pairs),
+            "adapt": {
+                "steps": rep.steps,
+                "wall_s": round(adapt_wall, 1),
+                "report_elapsed_s": rep.elapsed_s,
+                "grey": rep.grey,
+                "crop": rep.crop,
+                "batch": rep.batch,
+                "n_feature_samples": rep.n_feature_samples,
+                "lf_tau": rep.lf_tau,
+                "final_losses": rep.final_losses,
+                "sha256": rep.sha256,
+            },
+            "score_s": round(score_s, 1),
+            "correlations": {m: corr(scores[m], mos) for m in METRICS},
+            "bootstrap": bootstrap_delta(scores, mos, refs),
+            "pairs": [
+                {
+                    "ref": p.ref_name,
+                    "type_id": p.condition.type_id,
+                    "level": p.condition.level,
+                    "mos": p.condition.mean_score,
+                    **{m: round(float(scores[m][i]), 6) for m in METRICS},
+                }
+                for i, p in enumerate(pairs)
+            ],
+        }
+        if dname == args.fit_domain:
+            fit_pairs, fit_feats = pairs, {"adapted": feats_a, "base": feats_b}
+            fit_weights = {"adapted": str(out), "base": str(args.base) if args.base else None}
+
+    if args.time_100:
+        if not manga_adapt_sources:
+            mfiles = dict(source_files(DOMAINS["manga109_subset"], root))
+            manga_adapt_sources = [mfiles[n] for n in split(list(mfiles), args.split_seed)[0]]
+        tdir = work / "time100"
+        shutil.rmtree(tdir, ignore_errors=True)
+        tdir.mkdir(parents=True)
+        rng = np.random.default_rng(100)
+        pages = [read_image(p).pixels for p in manga_adapt_sources]
+        for k in range(100):
+            page = pages[k % len(pages)]
+            h, w = page.shape[:2]
+            y, x = int(rng.integers(h - 384 + 1)), int(rng.integers(w - 384 + 1))
+            write_image(tdir / f"crop{k:03d}.png", page[y : y + 384, x : x + 384])
+        print("[time-100] adapting on 100 images ...", file=sys.stderr)
+        t0 = time.perf_counter()
+        rep = adapt(
+            [tdir],
+            work / "time100.safetensors",
+            base=args.base,
+            steps=args.steps,
+            seed=0,
+            device="cpu",
+            domain="manga-crops",
+            force=True,
+        )
+        wall = time.perf_counter() - t0
+        print(f"[time-100] {wall:.0f} s", file=sys.stderr)
+        report["time_100"] = {
+            "n_images": rep.n_images,
+            "steps": rep.steps,
+            "wall_s": round(wall, 1),
+            "report_elapsed_s": rep.elapsed_s,
+            "load_end": [round(x, 2) for x in os.getloadavg()],
+        }
+
+    sizes = [int(s) for s in args.fit_sizes.split(",") if s.strip()]
+    if args.fit_seeds > 0 and fit_pairs:
+        print(f"[fit] {args.fit_domain}: N = {sizes}, {args.fit_seeds} seed(s)", file=sys.stderr)
+        results = fit_curve(
+            fit_pairs,
+            {k: (fit_weights[k], fit_feats[k]) for k in ("adapted", "base")},
+            sizes,
+            args.fit_seeds,
+            work / "fit",
+        )
+        report["fit"] = {
+            "domain": args.fit_domain,
+            "sizes": sizes,
+            "seeds": args.fit_seeds,
+            "pool": len(fit_pairs),
+            "results": results,
+        }
+
+    report["env"]["load_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["total_s"] = round(time.perf_counter() - t_start, 1)
+    md = render(report)
+    print(md)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "domains.md").write_text(md + "\n")
+    (args.out / "domains.json").write_text(json.dumps(report, indent=1))
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
