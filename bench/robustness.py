@@ -35,6 +35,7 @@ def main() -> None:
     ap.add_argument("--eps", default="2,4", help="budgets in 8-bit levels")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--median-center", action="store_true", help="reflect about the median clean score for every model")
     ap.add_argument("--out", type=Path, default=Path("bench/out/robustness.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -55,7 +56,7 @@ def main() -> None:
         with torch.inference_mode():
             clean = np.array([float(scorer.score_tensors(r, d)[0]) for r, d in tensors])
         clean_time = (time.perf_counter() - t0) / len(tensors)
-        center = reflection_center(scorer.spec, clean.tolist())
+        center = float(np.median(clean)) if args.median_center else reflection_center(scorer.spec, clean.tolist())
         sign = 1.0 if scorer.higher_is_better else -1.0
         for eps_levels in (float(e) for e in args.eps.split(",")):
             gen = torch.Generator().manual_seed(0)
