@@ -48,18 +48,17 @@ def main() -> None:
     model = scorer.module
     holdout = pristine_paths("holdout")[: args.limit]
     refs = load_refs(holdout)
-    kodak = run.dev_features(model, refs, max_side=args.max_side)
-    # baselines on the same pairs (regenerated deterministically: same seeds)
-    from iqa_cli.devset import load_conditions, make_dev_pairs
-
-    base = {"psnr": [], "ssim": [], "ms-ssim": []}
+    base: dict[str, list[float]] = {"psnr": [], "ssim": [], "ms-ssim": []}
     mods = {"psnr": PSNR(), "ssim": SSIM(), "ms-ssim": MSSSIM()}
-    with torch.inference_mode():
-        for p in make_dev_pairs(refs, load_conditions(), max_side=args.max_side):
-            r = torch.from_numpy(np.array(p.ref)).permute(2, 0, 1)[None].float()
-            d = torch.from_numpy(np.array(p.dist)).permute(2, 0, 1)[None].float()
+
+    def score_baselines(ref: np.ndarray, dist: np.ndarray) -> None:  # same pairs, generated once
+        r = torch.from_numpy(np.array(ref)).permute(2, 0, 1)[None].float()
+        d = torch.from_numpy(np.array(dist)).permute(2, 0, 1)[None].float()
+        with torch.inference_mode():
             for k, m in mods.items():
                 base[k].append(float(m(r, d)))
+
+    kodak = run.dev_features(model, refs, max_side=args.max_side, on_pair=score_baselines)
     if args.train_dev is not None and args.train_dev.is_file():
         z = np.load(args.train_dev)
         train_dev = run.DevFeatures(z["features"], z["mos"], z["type_ids"], z["levels"], [])

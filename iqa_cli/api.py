@@ -187,7 +187,7 @@ def load_model(name: str | None = None, *, weights: str | Path | None = None, de
         ModelNotFoundError, WeightsError, DeviceError.
     """
     from iqa_cli.device import resolve_device
-    from iqa_cli.weights import load_state_strict, read_weights, shipped_path
+    from iqa_cli.weights import file_sha256, load_state_strict, read_weights, shipped_path
 
     dev = resolve_device(device)
     meta: dict[str, Any] = {}
@@ -197,8 +197,6 @@ def load_model(name: str | None = None, *, weights: str | Path | None = None, de
     if weights is not None:
         path = Path(weights)
         tensors, meta = read_weights(path)
-        from iqa_cli.weights import file_sha256
-
         sha = file_sha256(path)
         base = meta.get("model")
         if name is not None and base != name:

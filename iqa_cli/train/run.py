@@ -59,9 +59,16 @@ def dev_train_refs(data_dir: Path | None = None) -> list[Path]:
 
 
 def dev_features(
-    model: CausalIQA, refs: Sequence[tuple[str, np.ndarray]], seed: int = 0, max_side: int | None = None
+    model: CausalIQA,
+    refs: Sequence[tuple[str, np.ndarray]],
+    seed: int = 0,
+    max_side: int | None = None,
+    on_pair: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> DevFeatures:
-    """Re-create the development conditions on ``refs`` and collect the model's pooled features."""
+    """Re-create the development conditions on ``refs`` and collect the model's pooled features.
+
+    ``on_pair(ref, dist)`` sees every generated pair once (e.g. to score baselines without re-creating the pairs).
+    """
     from iqa_cli.devset import load_conditions, make_dev_pairs
 
     conditions = load_conditions()
@@ -70,6 +77,8 @@ def dev_features(
     def gen():
         for p in make_dev_pairs(refs, conditions, seed=seed, max_side=max_side):
             meta.append((p.condition.mean_score, p.condition.type_id, p.condition.level, p.ref_name))
+            if on_pair is not None:
+                on_pair(p.ref, p.dist)
             yield p.ref, p.dist
 
     feats = collect_features(model, gen(), batch=1)
@@ -193,7 +202,6 @@ def run_training(
     """The whole recipe; writes ``out_dir/causal-iqa.safetensors`` and updates the manifest. Returns a summary."""
     from iqa_cli.devset import load_refs, pristine_paths
     from iqa_cli.train.data import load_images
-    from iqa_cli.weights import save_weights
 
     torch.set_num_threads(threads)
     paths = pristine_paths("train")
@@ -223,14 +231,7 @@ def run_training(
         "holdout": "pristine/kodak24 (never used in training or head fitting)",
         "few_label_labels": "labels/kadid_dev_conditions.csv (65 condition means) re-created on 40 BSDS500 images",
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{MODEL_NAME}.safetensors"
-    sha = save_weights(
-        path,
-        final.state_dict(),
-        {"model": MODEL_NAME, "config": cfg_model, "recipe": recipe, "data": data, "heads": summary},
-    )
-    update_manifest(out_dir, path.name, sha, MODEL_NAME, cfg_model, recipe, data)
+    path, sha = ship_weights(out_dir, MODEL_NAME, final, recipe, data, summary)
     summary.update(
         {
             "weights": str(path),
@@ -241,6 +242,19 @@ def run_training(
     )
     (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def ship_weights(out_dir: Path, name: str, model: CausalIQA, recipe: dict, data: dict, heads: dict) -> tuple[Path, str]:
+    """Write ``out_dir/<name>.safetensors`` with its metadata and list it in the manifest; returns (path, sha256)."""
+    from iqa_cli.weights import save_weights
+
+    config = model.config.to_dict()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.safetensors"
+    metadata = {"model": name, "config": config, "recipe": recipe, "data": data, "heads": heads}
+    sha = save_weights(path, model.state_dict(), metadata)
+    update_manifest(out_dir, path.name, sha, name, config, recipe, data)
+    return path, sha
 
 
 def update_manifest(folder: Path, file_name: str, sha: str, model: str, config: dict, recipe: dict, data: dict) -> None:
@@ -289,7 +303,6 @@ def run_robust(
     from iqa_cli.devset import load_conditions, load_refs, make_dev_pairs, pristine_paths
     from iqa_cli.train.data import load_images
     from iqa_cli.train.robust import RobustConfig, adversarial_features, robust_finetune
-    from iqa_cli.weights import save_weights
 
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
@@ -342,13 +355,7 @@ def run_robust(
         "minimax_labels": f"kadid_dev_conditions.csv re-created on {n_images} BSDS500 training images",
     }
     workdir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{ROBUST_NAME}.safetensors"
-    sha = save_weights(
-        path,
-        final.state_dict(),
-        {"model": ROBUST_NAME, "config": cfg_model, "recipe": recipe, "data": data_desc, "heads": summary},
-    )
-    update_manifest(out_dir, path.name, sha, ROBUST_NAME, cfg_model, recipe, data_desc)
+    path, sha = ship_weights(out_dir, ROBUST_NAME, final, recipe, data_desc, summary)
     summary.update({"weights": str(path), "sha256": sha, "total_seconds": round(time.perf_counter() - t0, 1)})
     (workdir / "robust_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
