@@ -8,7 +8,7 @@ iqa_cli.devset). Reports SRCC / PLCC (4-parameter logistic) / KRCC over all pair
   other 12 types' conditions re-created on *training* images (BSDS500) and scores the held-out type on Kodak;
 - causal-iqa as shipped (its default head, fitted on all 13 types: an optimistic, in-sample number, shown for
   reference only);
-- PSNR, SSIM, MS-SSIM, in the same run on the same pairs.
+- PSNR, SSIM, MS-SSIM and HaarPSI, in the same run on the same pairs.
 
 Usage: python bench/accuracy.py [--weights FILE] [--train-dev runs/r1/dev_train_features.npz] [--max-side N]
 """
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from iqa_cli.api import load_model  # noqa: E402
 from iqa_cli.devset import load_refs, pristine_paths  # noqa: E402
 from iqa_cli.eval import correlations  # noqa: E402
-from iqa_cli.models.baselines import MSSSIM, PSNR, SSIM  # noqa: E402
+from iqa_cli.models.baselines import MSSSIM, PSNR, SSIM, HaarPSI  # noqa: E402
 from iqa_cli.train import run  # noqa: E402
 
 
@@ -48,8 +48,8 @@ def main() -> None:
     model = scorer.module
     holdout = pristine_paths("holdout")[: args.limit]
     refs = load_refs(holdout)
-    base: dict[str, list[float]] = {"psnr": [], "ssim": [], "ms-ssim": []}
-    mods = {"psnr": PSNR(), "ssim": SSIM(), "ms-ssim": MSSSIM()}
+    mods = {"psnr": PSNR(), "ssim": SSIM(), "ms-ssim": MSSSIM(), "haarpsi": HaarPSI()}
+    base: dict[str, list[float]] = {k: [] for k in mods}
 
     def score_baselines(ref: np.ndarray, dist: np.ndarray) -> None:  # same pairs, generated once
         r = torch.from_numpy(np.array(ref)).permute(2, 0, 1)[None].float()

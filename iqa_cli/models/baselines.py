@@ -1,4 +1,4 @@
-"""Training-free baselines: PSNR, SSIM and MS-SSIM, computed by torchmetrics the way the reference code does.
+"""Training-free baselines: PSNR, SSIM and MS-SSIM (by torchmetrics, the way the reference code does) and HaarPSI.
 
 The reference implementations (Wang et al.'s MATLAB ``ssim_index.m`` / ``msssim.m``) work on a grey image
 (MATLAB's ``rgb2gray`` weights) in the 0-255 range with an 11x11 gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03.
@@ -10,11 +10,14 @@ References:
     Z. Wang, A. C. Bovik, H. R. Sheikh, E. P. Simoncelli. Image quality assessment: from error visibility to
     structural similarity. IEEE TIP 2004.
     Z. Wang, E. P. Simoncelli, A. C. Bovik. Multiscale structural similarity for image quality assessment. 2003.
+    R. Reisenhofer, S. Bosse, G. Kutyniok, T. Wiegand. A Haar wavelet-based perceptual similarity index for image
+    quality assessment. Signal Processing: Image Communication 2018.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from iqa_cli.models.registry import ModelSpec, register
@@ -76,6 +79,62 @@ class MSSSIM(nn.Module):
         return scores.reshape(-1)
 
 
+_YIQ = ((0.299, 0.587, 0.114), (0.5959, -0.2746, -0.3213), (0.2115, -0.5227, 0.3112))
+
+
+class HaarPSI(nn.Module):
+    """HaarPSI (Reisenhofer et al. 2018) as the authors' reference code computes it, on the 0-255 scale.
+
+    YIQ colour; both images 2x2-averaged and subsampled (viewing distance); Haar wavelet magnitudes of luminance at
+    scales 1-2 compared per orientation (``(2ab + C) / (a^2 + b^2 + C)``, C = 30), weighted by the larger
+    scale-3 magnitude; I and Q compared after a 2x2 mean; ``logit(weighted mean of sigmoid(4.2 s)) ^ 2``.
+    Score in [0, 1], 1 = identical. Grey input (1 channel) uses the luminance terms only.
+
+    Shape: ref, dist (B, C, H, W) in [0, 1], C in {1, 3}, H and W >= 16 -> (B,).
+    """
+
+    C, ALPHA, SCALES = 30.0, 4.2, 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("yiq", torch.tensor(_YIQ).view(3, 3, 1, 1), persistent=False)
+        for k in range(1, self.SCALES + 1):
+            n = 2**k
+            h = torch.full((n, n), 1.0 / n)
+            h[: n // 2] *= -1.0
+            self.register_buffer(f"haar{k}", torch.stack([h, h.t()]).unsqueeze(1), persistent=False)
+
+    def _sim(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (2.0 * a * b + self.C) / (a * a + b * b + self.C)
+
+    def forward(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+        colour = ref.shape[1] == 3
+        x = F.conv2d(ref * 255.0, self.yiq) if colour else ref * 255.0
+        y = F.conv2d(dist * 255.0, self.yiq) if colour else dist * 255.0
+        pad = max(x.shape[2] % 2, x.shape[3] % 2)
+        x = F.avg_pool2d(F.pad(x, (0, pad, 0, pad)), 2)
+        y = F.avg_pool2d(F.pad(y, (0, pad, 0, pad)), 2)
+        both = torch.cat([x[:, :1], y[:, :1]])  # one convolution per scale for the two images
+        mags = []
+        for k in range(1, self.SCALES + 1):
+            n = 2**k
+            padded = F.pad(both, (n // 2 - 1, n // 2, n // 2 - 1, n // 2))
+            mags.append(F.conv2d(padded, getattr(self, f"haar{k}")).abs())
+        b = ref.shape[0]
+        weights = torch.maximum(mags[2][:b], mags[2][b:])  # (B, 2 orientations, H, W)
+        sims = [(self._sim(mags[0][:b], mags[0][b:]) + self._sim(mags[1][:b], mags[1][b:])) / 2.0]
+        if colour:
+            iq_x = F.avg_pool2d(F.pad(x[:, 1:], (0, 1, 0, 1)), 2, stride=1).abs()
+            iq_y = F.avg_pool2d(F.pad(y[:, 1:], (0, 1, 0, 1)), 2, stride=1).abs()
+            weights = torch.cat([weights, weights.mean(dim=1, keepdim=True)], dim=1)
+            sims.append(self._sim(iq_x, iq_y).mean(dim=1, keepdim=True))
+        sim = torch.cat(sims, dim=1)
+        eps = torch.finfo(sim.dtype).eps
+        num = (torch.sigmoid(self.ALPHA * sim) * weights).sum(dim=(1, 2, 3)) + eps
+        score = num / (weights.sum(dim=(1, 2, 3)) + eps)
+        return (torch.log(score / (1.0 - score)) / self.ALPHA) ** 2
+
+
 register(
     ModelSpec(
         name="psnr",
@@ -109,6 +168,18 @@ register(
         factory=MSSSIM,
         # torchmetrics needs side // 16 > kernel_size - 1 = 10 for 5 scales, i.e. at least 176 px (not 161)
         min_size=176,
+        tags=("baseline",),
+    )
+)
+register(
+    ModelSpec(
+        name="haarpsi",
+        description="HaarPSI, Haar wavelet-based perceptual similarity on YIQ (training-free baseline)",
+        higher_is_better=True,
+        scale=(0.0, 1.0),
+        unit="similarity 0-1",
+        factory=HaarPSI,
+        min_size=16,
         tags=("baseline",),
     )
 )
