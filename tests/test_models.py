@@ -188,6 +188,29 @@ def test_degradation_of_a_reference_against_itself_is_exactly_null() -> None:
     assert all(torch.equal(m, torch.zeros_like(m)) for m in masked)
 
 
+def test_haar_block_is_exactly_null_for_identical_images_and_tracks_haarpsi() -> None:
+    from iqa_cli.models.baselines import HaarPSI
+    from iqa_cli.models.causal import HaarDegradation
+
+    model = random_causal_model(3)
+    assert model.config.haar and model.config.n_features == 2 * sum(model.config.map_channels) + 4
+    ref = to_tensor(textured(64, 96, seed=3))
+    with torch.inference_mode():
+        assert torch.equal(model.pooled_features(ref, ref.clone()), torch.zeros(1, model.config.n_features))
+        assert model(ref, ref.clone()).item() == 100.0
+        losses, haarpsi = [], []
+        for level in (0.02, 0.05, 0.1, 0.2):
+            dist = to_tensor(degrade(textured(64, 96, seed=3), level, seed=4))
+            block = model.pooled_features(ref, dist)[0, -4:]
+            assert (block > 0).all()
+            losses.append(block[-1].item())
+            haarpsi.append(HaarPSI()(ref, dist).item())
+    # the model's 1 - HaarPSI differs from the baseline only at the borders (replicated, not zero, chroma padding)
+    np.testing.assert_allclose(losses, 1.0 - np.array(haarpsi), atol=0.01)
+    assert losses == sorted(losses)
+    assert HaarDegradation.FEATURES == 4
+
+
 def test_content_code_is_read_from_the_reference_alone() -> None:
     model = random_causal_model(3)
     ref = to_tensor(textured(48, 48, seed=1))

@@ -216,9 +216,12 @@ def test_feature_groups_partition_the_columns() -> None:
     assert not set(g["learned"]) & set(g["pixel"])
     assert sorted(set(g["learned"]) | set(g["pixel"])) == list(g["all"])
     assert len(g["learned"]) == model.config.n_learned_features
-    g = run.feature_groups(CausalIQA(CausalConfig(pixel_branch=False)))
+    assert set(g["pixel"]) >= set(range(model.config.n_features - 4, model.config.n_features))  # the Haar block
+    g = run.feature_groups(CausalIQA(CausalConfig(pixel_branch=False, haar=False)))
     assert set(g) == {"all", "learned"}
     np.testing.assert_array_equal(np.sort(g["learned"]), g["all"])
+    g = run.feature_groups(CausalIQA(CausalConfig(pixel_branch=False, haar=True)))
+    np.testing.assert_array_equal(g["pixel"], np.arange(g["all"][-1] - 3, g["all"][-1] + 1))
 
 
 # -- CLI --------------------------------------------------------------------------------------------------------------

@@ -47,10 +47,12 @@ class CausalConfig:
     activation: str = "relu"
     head: str = "few_label"
     pixel_branch: bool = True
+    haar: bool = True
 
     @classmethod
     def from_dict(cls, d: dict) -> CausalConfig:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        """From stored metadata; weights written before the Haar block existed have no ``haar`` key (False)."""
+        return cls(**({"haar": False} | {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,8 +73,13 @@ class CausalConfig:
         return 2 * sum(self.degradation)
 
     @property
+    def n_haar_features(self) -> int:
+        return HaarDegradation.FEATURES if self.haar else 0
+
+    @property
     def n_features(self) -> int:
-        return 2 * sum(self.map_channels)
+        """Pooled features: mean and deviation of every map channel, then the Haar block (if any)."""
+        return 2 * sum(self.map_channels) + self.n_haar_features
 
 
 def _conv(cin: int, cout: int, stride: int = 1, k: int = 3, bias: bool = True) -> nn.Conv2d:
@@ -125,7 +132,7 @@ class DegradationHead(nn.Module):
 
 
 class MaskingModule(nn.Module):
-    """Content modulates degradation: ``masked = |d| * exp(-softplus(conv(content)))``.
+    """Content modulates degradation: ``masked = |d| * exp(-softplus(conv(content)))`` (= ``sigmoid(-conv)``).
 
     The gain depends on the reference content around each position (texture and contrast energy in the content
     code), as in human visual masking. Shape: content (B, Cc, h, w), degradation (B, Cd, h, w) -> (B, Cd, h, w).
@@ -143,7 +150,7 @@ class MaskingModule(nn.Module):
         nn.init.constant_(self.gain.bias, -2.0)
 
     def forward(self, content: torch.Tensor, degradation: torch.Tensor) -> torch.Tensor:
-        gain = torch.exp(-F.softplus(self.gain(content)))
+        gain = torch.sigmoid(-self.gain(content))  # exp(-softplus(z)) in one op
         return smooth_abs(degradation) * gain
 
 
@@ -168,17 +175,17 @@ class PixelDegradation(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        opp = torch.tensor([[0.299, 0.587, 0.114], [0.5, -0.5, 0.0], [0.25, 0.25, -0.5]])
-        self.register_buffer("opp", opp.view(3, 3, 1, 1), persistent=False)
         gx = torch.tensor([[1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, -1.0]]) / 3.0
         self.register_buffer("grad", torch.stack([gx, gx.t()]).unsqueeze(1), persistent=False)
 
     @staticmethod
     def _mean(x: torch.Tensor, k: int) -> torch.Tensor:
-        """k x k box mean of every channel with replicated borders (a depthwise convolution)."""
+        """k x k box mean of every channel with replicated borders (separable depthwise convolutions: CPU
+        ``avg_pool2d`` is several times slower)."""
         c = x.shape[1]
-        weight = x.new_full((c, 1, k, k), 1.0 / (k * k))
-        return F.conv2d(F.pad(x, (k // 2,) * 4, mode="replicate"), weight, groups=c)
+        row = x.new_full((c, 1, 1, k), 1.0 / k)
+        x = F.conv2d(F.pad(x, (k // 2,) * 4, mode="replicate"), row, groups=c)
+        return F.conv2d(x, row.transpose(2, 3), groups=c)
 
     def _grad_mag(self, lum: torch.Tensor) -> torch.Tensor:
         """Gradient magnitude of each channel of ``lum`` (B, C, H, W) -> (B, C, H, W)."""
@@ -186,12 +193,15 @@ class PixelDegradation(nn.Module):
         g = F.conv2d(F.pad(lum.reshape(b * c, 1, h, w), (1, 1, 1, 1), mode="replicate"), self.grad)
         return torch.sqrt(g.pow(2).sum(dim=1) + 1e-12).reshape(b, c, h, w)
 
-    def forward(self, ref: torch.Tensor, dist: torch.Tensor) -> list[torch.Tensor]:
-        o_r, o_d = F.conv2d(ref, self.opp), F.conv2d(dist, self.opp)
+    def forward(self, ref: torch.Tensor, dist: torch.Tensor, half: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The maps of ref vs dist; ``half`` = :func:`fixed_colour` of ``cat([ref, dist])``, if already made."""
+        b = ref.shape[0]
+        o = (half if half is not None else fixed_colour(torch.cat([ref, dist])))[:, :3]
         maps = []
-        for _ in self.STRIDES:
-            o_r = F.avg_pool2d(o_r, 2, ceil_mode=True)
-            o_d = F.avg_pool2d(o_d, 2, ceil_mode=True)
+        for i in range(len(self.STRIDES)):
+            if i:
+                o = half_mean(o)
+            o_r, o_d = o[:b], o[b:]
             l_r, l_d = o_r[:, :1], o_d[:, :1]
             stats = self._mean(torch.cat([l_r, l_d, l_r * l_r, l_d * l_d, l_r * l_d], dim=1), 7)
             mu_r, mu_d, m_rr, m_dd, m_rd = stats.split(1, dim=1)
@@ -207,6 +217,113 @@ class PixelDegradation(nn.Module):
             chroma = (c_r - c_d).pow(2) / (c_r * c_r + c_d * c_d + self.T_CHROMA)
             maps.append(torch.cat([cs_loss, lum, grad, chroma], dim=1))
         return maps
+
+
+# Luminance, the opponent red-green and yellow-blue channels (pixel branch), and YIQ's I and Q (Haar block); the
+# first row is both branches' luminance.
+_FIXED_COLOUR = (
+    (0.299, 0.587, 0.114),
+    (0.5, -0.5, 0.0),
+    (0.25, 0.25, -0.5),
+    (0.5959, -0.2746, -0.3213),
+    (0.2115, -0.5227, 0.3112),
+)
+
+
+def _pad_even(x: torch.Tensor) -> torch.Tensor:
+    """Replicate one row / column where the size is odd (a 2x2 mean then equals ``avg_pool2d(ceil_mode=True)``)."""
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, w % 2, 0, h % 2), mode="replicate") if h % 2 or w % 2 else x
+
+
+def half_mean(x: torch.Tensor) -> torch.Tensor:
+    """2x2 means at stride 2, as ``avg_pool2d(x, 2, ceil_mode=True)`` (which is far slower on CPU)."""
+    x = _pad_even(x)
+    return 0.25 * (x[..., ::2, ::2] + x[..., 1::2, ::2] + x[..., ::2, 1::2] + x[..., 1::2, 1::2])
+
+
+def fixed_colour(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) RGB in [0, 1] -> (N, 5, ceil(H/2), ceil(W/2)): the fixed branches' colour channels, 2x2 means
+    (one stride-2 convolution)."""
+    weight = (x.new_tensor(_FIXED_COLOUR) / 4.0).view(5, 3, 1, 1).expand(5, 3, 2, 2).contiguous()
+    return F.conv2d(_pad_even(x), weight, stride=2)
+
+
+class HaarDegradation(nn.Module):
+    """HaarPSI's perceptual similarity terms as degradation features (Reisenhofer et al. 2018).
+
+    On YIQ, 2x2-averaged (stride 2): Haar wavelet magnitudes of luminance at scales 1-2 compared per orientation
+    with ``s = (2ab + C) / (a^2 + b^2 + C)`` (C = 30 on the 0-255 scale) and weighted by the larger scale-3
+    magnitude ``w``; the I and Q chroma magnitudes compared after a 2x2 mean, weighted by the mean of the two
+    luminance weights. :meth:`forward` returns stride-2 maps whose spatial means pool exactly (and tile by tile):
+    ``w_k * (sigmoid(alpha) - sigmoid(alpha * s_k))`` and ``w_k`` for k in (horizontal, vertical, chroma).
+    :meth:`features` turns those means into four degradation features, each exactly 0 for identical images: the
+    three weighted deficits ``sum(w (sigmoid(alpha) - sigmoid(alpha s))) / sum(w)`` and ``1 - HaarPSI``.
+    """
+
+    FEATURES = 4
+    C, ALPHA = 30.0, 4.2
+
+    def __init__(self) -> None:
+        super().__init__()
+        for k in (1, 2, 3):
+            n = 2**k
+            h = torch.full((n, n), 1.0 / n)
+            h[: n // 2] *= -1.0
+            self.register_buffer(f"haar{k}", torch.stack([h, h.t()]).unsqueeze(1), persistent=False)
+
+    def _dissim(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """``1 - s`` written as ``(a - b)^2 / (a^2 + b^2 + C)``: exactly 0 where ``a == b``."""
+        return (a - b).pow(2) / (a * a + b * b + self.C)
+
+    def _deficit(self, u: torch.Tensor) -> torch.Tensor:
+        """``sigmoid(alpha) - sigmoid(alpha (1 - u))``, written to be exactly 0 at ``u == 0``."""
+        e = math.exp(-self.ALPHA)
+        return e * torch.expm1(self.ALPHA * u) / ((1.0 + e) * (1.0 + torch.exp(-self.ALPHA * (1.0 - u))))
+
+    def forward(self, ref: torch.Tensor, dist: torch.Tensor, half: torch.Tensor | None = None) -> torch.Tensor:
+        """ref, dist (B, 3, H, W) in [0, 1] -> (B, 6, ceil(H/2), ceil(W/2)): 3 weighted deficits, 3 weights.
+
+        ``half`` = :func:`fixed_colour` of ``cat([ref, dist])``, if already made.
+        """
+        b = ref.shape[0]
+        half = half if half is not None else fixed_colour(torch.cat([ref, dist]))
+        yiq = 255.0 * half[:, (0, 3, 4)]
+        lum = yiq[:, :1]
+        mags = []
+        for k in (1, 2, 3):
+            n = 2**k
+            mags.append(F.conv2d(F.pad(lum, (n // 2 - 1, n // 2, n // 2 - 1, n // 2)), getattr(self, f"haar{k}")).abs())
+        w = torch.maximum(mags[2][:b], mags[2][b:])  # (B, 2, h, w): horizontal, vertical
+        u_lum = (self._dissim(mags[0][:b], mags[0][b:]) + self._dissim(mags[1][:b], mags[1][b:])) / 2.0
+        p = F.pad(yiq[:, 1:], (0, 1, 0, 1), mode="replicate")  # 2x2 means at stride 1
+        iq = (0.25 * (p[..., :-1, :-1] + p[..., 1:, :-1] + p[..., :-1, 1:] + p[..., 1:, 1:])).abs()
+        u_iq = self._dissim(iq[:b], iq[b:]).mean(dim=1, keepdim=True)
+        weights = torch.cat([w, w.mean(dim=1, keepdim=True)], dim=1)
+        return torch.cat([weights * self._deficit(torch.cat([u_lum, u_iq], dim=1)), weights], dim=1)
+
+    @classmethod
+    def _haarpsi(cls, deficit: torch.Tensor) -> torch.Tensor:
+        """HaarPSI from the total weighted deficit: ``(logit(sigmoid(alpha) - deficit) / alpha)^2``."""
+        top = 1.0 / (1.0 + math.exp(-cls.ALPHA))
+        ratio = top - deficit.clamp(0.0, top - 0.5 - 1e-6)
+        return (torch.log(ratio / (1.0 - ratio)) / cls.ALPHA) ** 2
+
+    @classmethod
+    def features(cls, means: torch.Tensor) -> torch.Tensor:
+        """(B, 6) spatial means of :meth:`forward`'s maps -> (B, 4) degradation features, exactly 0 for
+        identical images: the three weighted deficits and ``1 - HaarPSI``."""
+        num, den = means[:, :3], means[:, 3:]
+        eps = 1e-6
+        deficits = num / (den + eps)
+        total = num.sum(dim=1) / (den.sum(dim=1) + eps)
+        loss = cls._haarpsi(torch.zeros_like(total)) - cls._haarpsi(total)
+        return torch.cat([deficits, loss.unsqueeze(1)], dim=1)
+
+    @classmethod
+    def deficit_map(cls, maps: torch.Tensor) -> torch.Tensor:
+        """Per-position deficits (B, 3, h, w) whose spatial means are the first three :meth:`features`."""
+        return maps[:, :3] / (maps[:, 3:].mean(dim=(2, 3), keepdim=True) + 1e-6)
 
 
 def _smooth_sqrt(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -241,6 +358,7 @@ class CausalIQA(nn.Module):
         )
         self.masking = nn.ModuleList(MaskingModule(c, d) for c, d in zip(cfg.content, cfg.degradation))
         self.pixel = PixelDegradation() if cfg.pixel_branch else None
+        self.haar = HaarDegradation() if cfg.haar else None
         n = cfg.n_features
         # Heads: fitted after training (buffers, saved with the weights).
         self.register_buffer("feature_scale", torch.ones(n))
@@ -277,9 +395,15 @@ class CausalIQA(nn.Module):
         c_ref = self.content(f_ref)
         d = self.degradation(f_ref, f_dist)
         masked = [m(c, dd) for m, c, dd in zip(self.masking, c_ref, d)]
-        if self.pixel is not None:
-            masked += self.pixel(self._rgb(ref), self._rgb(dist))
-        return masked, {"f_ref": f_ref, "f_dist": f_dist, "c_ref": c_ref, "d": d}
+        codes = {"f_ref": f_ref, "f_dist": f_dist, "c_ref": c_ref, "d": d}
+        if self.pixel is not None or self.haar is not None:
+            r, t = self._rgb(ref), self._rgb(dist)
+            half = fixed_colour(torch.cat([r, t]))
+            if self.pixel is not None:
+                masked += self.pixel(r, t, half)
+            if self.haar is not None:
+                codes["haar"] = self.haar(r, t, half)
+        return masked, codes
 
     @staticmethod
     def pool(masked: list[torch.Tensor]) -> torch.Tensor:
@@ -291,8 +415,11 @@ class CausalIQA(nn.Module):
 
     def pooled_features(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
         """(B, F) pooled masked degradation features, the input of both quality heads."""
-        masked, _ = self.masked_degradation(ref, dist)
-        return self.pool(masked)
+        masked, codes = self.masked_degradation(ref, dist)
+        pooled = self.pool(masked)
+        if self.haar is None:
+            return pooled
+        return torch.cat([pooled, self.haar.features(codes["haar"].mean(dim=(2, 3)))], dim=1)
 
     def tiled_pooled_features(
         self, ref: torch.Tensor, dist: torch.Tensor, tile: int = 1024, halo: int = 128
@@ -309,28 +436,40 @@ class CausalIQA(nn.Module):
         n_mean = sum(channels)
         sums = ref.new_zeros((ref.shape[0], n_mean))
         sq = ref.new_zeros((ref.shape[0], n_mean))
+        haar_sums = ref.new_zeros((ref.shape[0], 6))
         for y0 in range(0, h, tile):
             for x0 in range(0, w, tile):
                 y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
                 ya, xa = max(0, y0 - halo), max(0, x0 - halo)
                 yb, xb = min(h, y1 + halo), min(w, x1 + halo)
-                masked, _ = self.masked_degradation(ref[..., ya:yb, xa:xb], dist[..., ya:yb, xa:xb])
-                start = 0
-                for s, m in zip(strides, masked):
+                r_tile, d_tile = ref[..., ya:yb, xa:xb], dist[..., ya:yb, xa:xb]
+                masked, codes = self.masked_degradation(r_tile, d_tile)
+
+                def own(m: torch.Tensor, s: int) -> torch.Tensor:
+                    """The tile's own positions of a stride-``s`` map (the halo cut off)."""
                     top, left = (y0 - ya) // s, (x0 - xa) // s
                     bottom = top + math.ceil((y1 - y0) / s) if y1 < h else m.shape[-2]
                     right = left + math.ceil((x1 - x0) / s) if x1 < w else m.shape[-1]
-                    part = m[..., top:bottom, left:right]
+                    return m[..., top:bottom, left:right]
+
+                start = 0
+                for s, m in zip(strides, masked):
+                    part = own(m, s)
                     c = m.shape[1]
                     sums[:, start : start + c] += part.sum(dim=(2, 3))
                     sq[:, start : start + c] += part.pow(2).sum(dim=(2, 3))
                     start += c
+                if self.haar is not None:
+                    haar_sums += own(codes["haar"], 2).sum(dim=(2, 3))
         counts = torch.cat(
             [ref.new_full((c,), float(math.ceil(h / s) * math.ceil(w / s))) for c, s in zip(channels, strides)]
         )
         means = sums / counts
         stds = _smooth_sqrt((sq / counts - means.pow(2)).clamp_min(0.0))
-        return torch.cat([means, stds], dim=1)
+        if self.haar is None:
+            return torch.cat([means, stds], dim=1)
+        haar = self.haar.features(haar_sums / float(math.ceil(h / 2) * math.ceil(w / 2)))
+        return torch.cat([means, stds, haar], dim=1)
 
     # -- heads ----------------------------------------------------------------------------------------------------
     def head_label_free(self, feats: torch.Tensor) -> torch.Tensor:
@@ -359,7 +498,7 @@ class CausalIQA(nn.Module):
 
     def quality_map(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
         """Where quality was lost: (B, 1, H, W), >= 0, larger = more visible degradation (head-weighted)."""
-        masked, _ = self.masked_degradation(ref, dist)
+        masked, codes = self.masked_degradation(ref, dist)
         h, w = ref.shape[-2:]
         n_mean = sum(self.config.map_channels)
         if self.config.head == "few_label":
@@ -373,6 +512,12 @@ class CausalIQA(nn.Module):
             wm = weights[start : start + c] + weights[n_mean + start : n_mean + start + c]
             start += c
             contrib = (m * wm.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
+            out = out + F.interpolate(contrib, size=(h, w), mode="bilinear", align_corners=False)
+        if self.haar is not None:
+            # the three deficits with their own weights; 1 - HaarPSI (a function of all three) shares out equally
+            deficits = self.haar.deficit_map(codes["haar"])
+            wh = weights[2 * n_mean : 2 * n_mean + 3] + weights[2 * n_mean + 3] / 3.0
+            contrib = (deficits * wh.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
             out = out + F.interpolate(contrib, size=(h, w), mode="bilinear", align_corners=False)
         return out
 

@@ -119,13 +119,14 @@ def synthetic_features(
 
 
 def feature_groups(model: CausalIQA) -> dict[str, np.ndarray]:
-    """Column indices of the pooled features: ``all``, ``learned`` (encoder scales) and ``pixel`` (fixed branch)."""
+    """Column indices of the pooled features: ``all``, ``learned`` (encoder scales) and ``pixel`` (the fixed,
+    training-free branches: pixel maps and the Haar block)."""
     cfg = model.config
     n_mean = sum(cfg.map_channels)
     n_learned = sum(cfg.degradation)
     learned = np.r_[0:n_learned, n_mean : n_mean + n_learned]
-    pixel = np.setdiff1d(np.arange(2 * n_mean), learned)
-    groups = {"all": np.arange(2 * n_mean), "learned": learned}
+    pixel = np.setdiff1d(np.arange(cfg.n_features), learned)  # the fixed branches: pixel maps and Haar block
+    groups = {"all": np.arange(cfg.n_features), "learned": learned}
     if len(pixel):
         groups["pixel"] = pixel
     return groups
