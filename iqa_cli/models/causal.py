@@ -326,6 +326,16 @@ class HaarDegradation(nn.Module):
         return maps[:, :3] / (maps[:, 3:].mean(dim=(2, 3), keepdim=True) + 1e-6)
 
 
+def _own_positions(m: torch.Tensor, s: int, box: tuple[int, ...], size: tuple[int, int]) -> torch.Tensor:
+    """A tile's own positions of its stride-``s`` map (the halo cut off); ``box`` = (y0, y1, ya, x0, x1, xa): the
+    tile's rows y0:y1 and columns x0:x1, computed from ya, xa on; ``size`` = the whole image's (h, w)."""
+    y0, y1, ya, x0, x1, xa = box
+    top, left = (y0 - ya) // s, (x0 - xa) // s
+    bottom = top + math.ceil((y1 - y0) / s) if y1 < size[0] else m.shape[-2]
+    right = left + math.ceil((x1 - x0) / s) if x1 < size[1] else m.shape[-1]
+    return m[..., top:bottom, left:right]
+
+
 def _smooth_sqrt(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """``sqrt(x + eps^2) - eps`` written as ``x / (sqrt(x + eps^2) + eps)``: exactly 0 at 0, finite gradient."""
     return x / (torch.sqrt(x + eps * eps) + eps)
@@ -444,23 +454,17 @@ class CausalIQA(nn.Module):
                 yb, xb = min(h, y1 + halo), min(w, x1 + halo)
                 r_tile, d_tile = ref[..., ya:yb, xa:xb], dist[..., ya:yb, xa:xb]
                 masked, codes = self.masked_degradation(r_tile, d_tile)
-
-                def own(m: torch.Tensor, s: int) -> torch.Tensor:
-                    """The tile's own positions of a stride-``s`` map (the halo cut off)."""
-                    top, left = (y0 - ya) // s, (x0 - xa) // s
-                    bottom = top + math.ceil((y1 - y0) / s) if y1 < h else m.shape[-2]
-                    right = left + math.ceil((x1 - x0) / s) if x1 < w else m.shape[-1]
-                    return m[..., top:bottom, left:right]
+                box = (y0, y1, ya, x0, x1, xa)
 
                 start = 0
                 for s, m in zip(strides, masked):
-                    part = own(m, s)
+                    part = _own_positions(m, s, box, (h, w))
                     c = m.shape[1]
                     sums[:, start : start + c] += part.sum(dim=(2, 3))
                     sq[:, start : start + c] += part.pow(2).sum(dim=(2, 3))
                     start += c
                 if self.haar is not None:
-                    haar_sums += own(codes["haar"], 2).sum(dim=(2, 3))
+                    haar_sums += _own_positions(codes["haar"], 2, box, (h, w)).sum(dim=(2, 3))
         counts = torch.cat(
             [ref.new_full((c,), float(math.ceil(h / s) * math.ceil(w / s))) for c, s in zip(channels, strides)]
         )
