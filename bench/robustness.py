@@ -5,7 +5,7 @@ reports the mean |score shift| as a fraction of the clean scores' spread (std), 
 and the SRCC of clean and attacked scores against the condition scores. The reflection point of each row is the
 scale midpoint for bounded scales (causal-iqa 50, SSIM/MS-SSIM 0.5) and the median clean score otherwise.
 
-Usage: python bench/robustness.py [--images 4] [--max-side 288] [--models causal-iqa,causal-iqa-robust,ssim,ms-ssim]
+Usage: python bench/robustness.py [--images 4] [--max-side 288] [--models causal-iqa,causal-iqa-robust,ssim,ms-ssim,haarpsi]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=4, help="first N held-out Kodak images")
     ap.add_argument("--max-side", type=int, default=288)
-    ap.add_argument("--models", default="causal-iqa,causal-iqa-robust,ssim,ms-ssim")
+    ap.add_argument("--models", default="causal-iqa,causal-iqa-robust,ssim,ms-ssim,haarpsi")
     ap.add_argument("--eps", default="2,4", help="budgets in 8-bit levels")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)

@@ -5,7 +5,7 @@
 - peak resident memory of ``Scorer.score`` on a 4000x3000 pair (causal-iqa pools tile by tile above 2048x2048),
   measured in a fresh subprocess with ``ru_maxrss``, beside the same process's peak after loading the model only.
 
-Usage: python bench/speed.py [--models causal-iqa,ssim,ms-ssim,psnr] [--repeats 20]
+Usage: python bench/speed.py [--models causal-iqa,causal-iqa-robust,ssim,ms-ssim,haarpsi,psnr] [--repeats 20]
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def main() -> None:
     from iqa_cli.api import load_model
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="causal-iqa,ssim,ms-ssim,psnr")
+    ap.add_argument("--models", default="causal-iqa,causal-iqa-robust,ssim,ms-ssim,haarpsi,psnr")
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--memory-models", default="causal-iqa")
     ap.add_argument("--out", type=Path, default=Path("bench/out/speed.json"))

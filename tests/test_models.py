@@ -199,16 +199,30 @@ def test_haar_block_is_exactly_null_for_identical_images_and_tracks_haarpsi() ->
         assert torch.equal(model.pooled_features(ref, ref.clone()), torch.zeros(1, model.config.n_features))
         assert model(ref, ref.clone()).item() == 100.0
         losses, haarpsi = [], []
+        grey_noise = np.random.default_rng(4).standard_normal((64, 96, 1)).astype(np.float32)
         for level in (0.02, 0.05, 0.1, 0.2):
-            dist = to_tensor(degrade(textured(64, 96, seed=3), level, seed=4))
+            # the same noise in R, G and B changes luminance only (I and Q are compared signed, HaarPSI uses |I|, |Q|)
+            dist = to_tensor(np.clip(textured(64, 96, seed=3) + level * grey_noise, 0.0, 1.0))
             block = model.pooled_features(ref, dist)[0, -4:]
             assert (block > 0).all()
             losses.append(block[-1].item())
             haarpsi.append(HaarPSI()(ref, dist).item())
-    # the model's 1 - HaarPSI differs from the baseline only at the borders (replicated, not zero, chroma padding)
+    # on a luminance change the model's 1 - HaarPSI differs from the baseline only at the borders (padding)
     np.testing.assert_allclose(losses, 1.0 - np.array(haarpsi), atol=0.01)
     assert losses == sorted(losses)
     assert HaarDegradation.FEATURES == 4
+
+
+def test_haar_block_counts_a_hue_inversion_as_a_loss() -> None:
+    model = random_causal_model(3)
+    ref = to_tensor(textured(64, 96, seed=5))
+    lum = (ref * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    with torch.inference_mode():
+        chroma_loss = [
+            model.pooled_features(ref, lum + k * (ref - lum))[0, -2].item() for k in (0.8, 0.4, 0.0, -0.4)
+        ]
+    # HaarPSI's |I|, |Q| would put -0.4 level with 0.4; signed chroma keeps the loss growing
+    assert chroma_loss == sorted(chroma_loss), chroma_loss
 
 
 def test_content_code_is_read_from_the_reference_alone() -> None:

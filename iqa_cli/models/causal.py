@@ -255,7 +255,8 @@ class HaarDegradation(nn.Module):
     On YIQ, 2x2-averaged (stride 2): Haar wavelet magnitudes of luminance at scales 1-2 compared per orientation
     with ``s = (2ab + C) / (a^2 + b^2 + C)`` (C = 30 on the 0-255 scale) and weighted by the larger scale-3
     magnitude ``w``; the I and Q chroma magnitudes compared after a 2x2 mean, weighted by the mean of the two
-    luminance weights. :meth:`forward` returns stride-2 maps whose spatial means pool exactly (and tile by tile):
+    luminance weights. One change from HaarPSI: I and Q are compared signed, not as magnitudes, so a hue inversion
+    (e.g. a negative saturation multiplier) is a loss, not a smaller desaturation. :meth:`forward` returns stride-2 maps whose spatial means pool exactly (and tile by tile):
     ``w_k * (sigmoid(alpha) - sigmoid(alpha * s_k))`` and ``w_k`` for k in (horizontal, vertical, chroma).
     :meth:`features` turns those means into four degradation features, each exactly 0 for identical images: the
     three weighted deficits ``sum(w (sigmoid(alpha) - sigmoid(alpha s))) / sum(w)`` and ``1 - HaarPSI``.
@@ -296,8 +297,8 @@ class HaarDegradation(nn.Module):
             mags.append(F.conv2d(F.pad(lum, (n // 2 - 1, n // 2, n // 2 - 1, n // 2)), getattr(self, f"haar{k}")).abs())
         w = torch.maximum(mags[2][:b], mags[2][b:])  # (B, 2, h, w): horizontal, vertical
         u_lum = (self._dissim(mags[0][:b], mags[0][b:]) + self._dissim(mags[1][:b], mags[1][b:])) / 2.0
-        p = F.pad(yiq[:, 1:], (0, 1, 0, 1), mode="replicate")  # 2x2 means at stride 1
-        iq = (0.25 * (p[..., :-1, :-1] + p[..., 1:, :-1] + p[..., :-1, 1:] + p[..., 1:, 1:])).abs()
+        p = F.pad(yiq[:, 1:], (0, 1, 0, 1), mode="replicate")  # 2x2 means at stride 1, signed (see the class doc)
+        iq = 0.25 * (p[..., :-1, :-1] + p[..., 1:, :-1] + p[..., :-1, 1:] + p[..., 1:, 1:])
         u_iq = self._dissim(iq[:b], iq[b:]).mean(dim=1, keepdim=True)
         weights = torch.cat([w, w.mean(dim=1, keepdim=True)], dim=1)
         return torch.cat([weights * self._deficit(torch.cat([u_lum, u_iq], dim=1)), weights], dim=1)
