@@ -3,9 +3,10 @@
 For each model and eps (2/255, 4/255; 10 PGD steps; the adversarial image rounded to 8 bits before re-scoring) it
 reports the mean |score shift| as a fraction of the clean scores' spread (std), the SRCC of attacked vs clean scores,
 and the SRCC of clean and attacked scores against the condition scores. The reflection point of each row is the
-scale midpoint for bounded scales (causal-iqa 50, SSIM/MS-SSIM 0.5) and the median clean score otherwise.
+scale midpoint for bounded scales (causal-iqa 50, SSIM/MS-SSIM/HaarPSI 0.5) and the median clean score otherwise.
 
-Usage: python bench/robustness.py [--images 4] [--max-side 288] [--models causal-iqa,causal-iqa-robust,ssim,ms-ssim,haarpsi]
+Usage: python bench/robustness.py [--images 4] [--max-side 288] [--median-center]
+       [--models causal-iqa,causal-iqa-robust,ssim,ms-ssim,haarpsi]
 """
 
 from __future__ import annotations
