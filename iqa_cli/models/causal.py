@@ -109,8 +109,15 @@ class Encoder(nn.Module):
         self.stage2 = nn.Sequential(_conv(w0, w1, 2), make_activation(act, w1), _conv(w1, w1), make_activation(act, w1))
         self.stage3 = nn.Sequential(_conv(w1, w2, 2), make_activation(act, w2), _conv(w2, w2), make_activation(act, w2))
 
+    def _colour(self, x: torch.Tensor) -> torch.Tensor:
+        """``self.colour`` (a 1x1 convolution) as one batched matrix product: same values, but the 3-channel 1x1
+        convolution takes about 5 ms per 512x384 image on 2 CPU threads here, the product 0.2 ms."""
+        n, c, h, w = x.shape
+        weight = self.colour.weight.view(1, 3, c).expand(n, 3, c)
+        return torch.baddbmm(self.colour.bias.view(1, 3, 1), weight, x.reshape(n, c, h * w)).view(n, 3, h, w)
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        f1 = self.stage1(self.colour(x))
+        f1 = self.stage1(self._colour(x))
         f2 = self.stage2(f1)
         f3 = self.stage3(f2)
         return [f1, f2, f3]
@@ -254,9 +261,11 @@ class HaarDegradation(nn.Module):
 
     On YIQ, 2x2-averaged (stride 2): Haar wavelet magnitudes of luminance at scales 1-2 compared per orientation
     with ``s = (2ab + C) / (a^2 + b^2 + C)`` (C = 30 on the 0-255 scale) and weighted by the larger scale-3
-    magnitude ``w``; the I and Q chroma magnitudes compared after a 2x2 mean, weighted by the mean of the two
-    luminance weights. One change from HaarPSI: I and Q are compared signed, not as magnitudes, so a hue inversion
-    (e.g. a negative saturation multiplier) is a loss, not a smaller desaturation. :meth:`forward` returns stride-2 maps whose spatial means pool exactly (and tile by tile):
+    magnitude ``w``; I and Q compared after a 2x2 mean, weighted by the mean of the two luminance weights.
+    One change from HaarPSI: I and Q are compared signed, not as magnitudes, so a hue inversion (e.g. a negative
+    saturation multiplier) is a loss, not a smaller desaturation.
+
+    :meth:`forward` returns stride-2 maps whose spatial means pool exactly (and tile by tile):
     ``w_k * (sigmoid(alpha) - sigmoid(alpha * s_k))`` and ``w_k`` for k in (horizontal, vertical, chroma).
     :meth:`features` turns those means into four degradation features, each exactly 0 for identical images: the
     three weighted deficits ``sum(w (sigmoid(alpha) - sigmoid(alpha s))) / sum(w)`` and ``1 - HaarPSI``.
