@@ -218,9 +218,7 @@ def test_haar_block_counts_a_hue_inversion_as_a_loss() -> None:
     ref = to_tensor(textured(64, 96, seed=5))
     lum = (ref * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
     with torch.inference_mode():
-        chroma_loss = [
-            model.pooled_features(ref, lum + k * (ref - lum))[0, -2].item() for k in (0.8, 0.4, 0.0, -0.4)
-        ]
+        chroma_loss = [model.pooled_features(ref, lum + k * (ref - lum))[0, -2].item() for k in (0.8, 0.4, 0.0, -0.4)]
     # HaarPSI's |I|, |Q| would put -0.4 level with 0.4; signed chroma keeps the loss growing
     assert chroma_loss == sorted(chroma_loss), chroma_loss
 
