@@ -228,4 +228,11 @@ def test_feature_groups_partition_the_columns() -> None:
 def test_cli_train_help() -> None:
     result = CliRunner().invoke(app, ["train", "--help"])
     assert result.exit_code == 0
-    assert "--robust" in result.stdout and "--steps" in result.stdout
+    assert "--robust" in result.stdout and "--steps" in result.stdout and "--widths" in result.stdout
+
+
+@pytest.mark.parametrize("widths", ["8,16", "8,16,x", "7,16,24", "0,16,24"])
+def test_cli_train_refuses_bad_widths(widths: str) -> None:
+    result = CliRunner().invoke(app, ["train", "--widths", widths, "--workdir", "/nonexistent/never-made"])
+    assert result.exit_code == 2
+    assert "--widths" in result.output

@@ -24,18 +24,32 @@ def train(
         typer.Option("--robust", help="Instead: CPRL fine-tuning of the shipped causal-iqa into causal-iqa-robust."),
     ] = False,
     robust_steps: Annotated[int, typer.Option("--robust-steps", min=1, help="Minimax steps for --robust.")] = 300,
+    widths: Annotated[
+        str,
+        typer.Option(
+            "--widths", help="Encoder channels of the 3 stages, e.g. 8,16,24; content and degradation codes get half."
+        ),
+    ] = "16,32,48",
 ) -> None:
     """Train causal-iqa from pristine images (no human scores), fit its heads, write weights/ (label-free recipe)."""
     from iqa_cli.cli import fail
     from iqa_cli.errors import IQAError
     from iqa_cli.train.run import run_robust, run_training
 
+    try:
+        stage_widths = tuple(int(w) for w in widths.split(","))
+    except ValueError:
+        stage_widths = ()
+    if len(stage_widths) != 3 or any(w < 2 or w % 2 for w in stage_widths):
+        raise typer.BadParameter(
+            f"expected three even numbers >= 2 like 16,32,48, got {widths!r}", param_hint="--widths"
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     try:
         if robust:
             summary = run_robust(out, workdir, steps=robust_steps, seed=seed, threads=threads)
         else:
-            summary = run_training(out, workdir, steps=steps, seed=seed, threads=threads)
+            summary = run_training(out, workdir, steps=steps, seed=seed, threads=threads, widths=stage_widths)
     except IQAError as exc:
         fail(exc)
     print(json.dumps(summary, indent=2))

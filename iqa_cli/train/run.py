@@ -25,7 +25,7 @@ import torch
 from iqa_cli import distortions
 from iqa_cli.errors import TrainingError
 from iqa_cli.eval import srcc
-from iqa_cli.models.causal import CausalIQA
+from iqa_cli.models.causal import CausalConfig, CausalIQA
 from iqa_cli.train.heads import collect_features, fit_feature_scale, fit_few_label, fit_label_free, install_heads
 from iqa_cli.train.selfsup import TrainConfig, train
 
@@ -199,8 +199,12 @@ def run_training(
     seed: int = 0,
     threads: int = 1,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
+    widths: tuple[int, int, int] = (16, 32, 48),
 ) -> dict:
-    """The whole recipe; writes ``out_dir/causal-iqa.safetensors`` and updates the manifest. Returns a summary."""
+    """The whole recipe; writes ``out_dir/causal-iqa.safetensors`` and updates the manifest. Returns a summary.
+
+    ``widths``: encoder channels per stage; the content and degradation codes get half of each.
+    """
     from iqa_cli.devset import load_refs, pristine_paths
     from iqa_cli.train.data import load_images
 
@@ -210,7 +214,9 @@ def run_training(
         raise TrainingError("no training images found under ../shared/data/pristine — set IQA_SHARED_DATA")
     t0 = time.perf_counter()
     images = load_images(paths, max_side=512)
-    cfg = TrainConfig(steps=steps, seed=seed)
+    halves = tuple(w // 2 for w in widths)
+    arch = CausalConfig(widths=tuple(widths), content=halves, degradation=halves)
+    cfg = TrainConfig(steps=steps, seed=seed, model=arch.to_dict())
     workdir.mkdir(parents=True, exist_ok=True)
     model = train(images, cfg, checkpoint=workdir / "checkpoint.safetensors", checkpoint_every=200, on_step=on_step)
     t_train = time.perf_counter() - t0
@@ -225,7 +231,7 @@ def run_training(
         "n_dev_train_images": N_DEV_TRAIN_IMAGES,
         "n_synthetic": N_SYNTHETIC,
         "ridge": RIDGE,
-        "command": f"iqa train --steps {steps} --seed {seed}",
+        "command": f"iqa train --steps {steps} --seed {seed} --widths {','.join(str(w) for w in widths)}",
     }
     data = {
         "train": "pristine/bsds500/{train,val,test} + pristine/urban100 (549 images, longer side <= 512)",
