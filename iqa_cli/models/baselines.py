@@ -79,7 +79,29 @@ class MSSSIM(nn.Module):
         return scores.reshape(-1)
 
 
-_YIQ = ((0.299, 0.587, 0.114), (0.5959, -0.2746, -0.3213), (0.2115, -0.5227, 0.3112))
+YIQ = ((0.299, 0.587, 0.114), (0.5959, -0.2746, -0.3213), (0.2115, -0.5227, 0.3112))
+
+
+def haar_kernels(scales: int = 3) -> list[torch.Tensor]:
+    """HaarPSI's Haar filters at sizes 2, 4, ..., 2**scales: each (2, 1, n, n), vertical then horizontal
+    difference, entries +-1/n as in the reference code."""
+    kernels = []
+    for k in range(1, scales + 1):
+        n = 2**k
+        h = torch.full((n, n), 1.0 / n)
+        h[: n // 2] *= -1.0
+        kernels.append(torch.stack([h, h.t()]).unsqueeze(1))
+    return kernels
+
+
+def haar_magnitudes(lum: torch.Tensor, kernels: list[torch.Tensor]) -> list[torch.Tensor]:
+    """|Haar coefficients| (N, 2, H, W) of a 1-channel image (N, 1, H, W) at each kernel's scale, zero-padded and
+    aligned as MATLAB's ``conv2(A, B, 'same')``."""
+    mags = []
+    for kernel in kernels:
+        n = kernel.shape[-1]
+        mags.append(F.conv2d(F.pad(lum, (n // 2 - 1, n // 2, n // 2 - 1, n // 2)), kernel).abs())
+    return mags
 
 
 class HaarPSI(nn.Module):
@@ -97,12 +119,9 @@ class HaarPSI(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_buffer("yiq", torch.tensor(_YIQ).view(3, 3, 1, 1), persistent=False)
-        for k in range(1, self.SCALES + 1):
-            n = 2**k
-            h = torch.full((n, n), 1.0 / n)
-            h[: n // 2] *= -1.0
-            self.register_buffer(f"haar{k}", torch.stack([h, h.t()]).unsqueeze(1), persistent=False)
+        self.register_buffer("yiq", torch.tensor(YIQ).view(3, 3, 1, 1), persistent=False)
+        for k, kernel in enumerate(haar_kernels(self.SCALES), start=1):
+            self.register_buffer(f"haar{k}", kernel, persistent=False)
 
     def _sim(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return (2.0 * a * b + self.C) / (a * a + b * b + self.C)
@@ -115,11 +134,7 @@ class HaarPSI(nn.Module):
         x = F.avg_pool2d(F.pad(x, (0, pad, 0, pad)), 2)
         y = F.avg_pool2d(F.pad(y, (0, pad, 0, pad)), 2)
         both = torch.cat([x[:, :1], y[:, :1]])  # one convolution per scale for the two images
-        mags = []
-        for k in range(1, self.SCALES + 1):
-            n = 2**k
-            padded = F.pad(both, (n // 2 - 1, n // 2, n // 2 - 1, n // 2))
-            mags.append(F.conv2d(padded, getattr(self, f"haar{k}")).abs())
+        mags = haar_magnitudes(both, [getattr(self, f"haar{k}") for k in range(1, self.SCALES + 1)])
         b = ref.shape[0]
         weights = torch.maximum(mags[2][:b], mags[2][b:])  # (B, 2 orientations, H, W)
         sims = [(self._sim(mags[0][:b], mags[0][b:]) + self._sim(mags[1][:b], mags[1][b:])) / 2.0]

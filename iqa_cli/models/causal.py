@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from iqa_cli.models.baselines import YIQ, haar_kernels, haar_magnitudes
 from iqa_cli.models.layers import make_activation, opponent_init, smooth_abs
 from iqa_cli.models.registry import ModelSpec, register
 
@@ -228,13 +229,7 @@ class PixelDegradation(nn.Module):
 
 # Luminance, the opponent red-green and yellow-blue channels (pixel branch), and YIQ's I and Q (Haar block); the
 # first row is both branches' luminance.
-_FIXED_COLOUR = (
-    (0.299, 0.587, 0.114),
-    (0.5, -0.5, 0.0),
-    (0.25, 0.25, -0.5),
-    (0.5959, -0.2746, -0.3213),
-    (0.2115, -0.5227, 0.3112),
-)
+_FIXED_COLOUR = (YIQ[0], (0.5, -0.5, 0.0), (0.25, 0.25, -0.5), YIQ[1], YIQ[2])
 
 
 def _pad_even(x: torch.Tensor) -> torch.Tensor:
@@ -276,11 +271,8 @@ class HaarDegradation(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        for k in (1, 2, 3):
-            n = 2**k
-            h = torch.full((n, n), 1.0 / n)
-            h[: n // 2] *= -1.0
-            self.register_buffer(f"haar{k}", torch.stack([h, h.t()]).unsqueeze(1), persistent=False)
+        for k, kernel in enumerate(haar_kernels(3), start=1):
+            self.register_buffer(f"haar{k}", kernel, persistent=False)
 
     def _dissim(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``1 - s`` written as ``(a - b)^2 / (a^2 + b^2 + C)``: exactly 0 where ``a == b``."""
@@ -300,10 +292,7 @@ class HaarDegradation(nn.Module):
         half = half if half is not None else fixed_colour(torch.cat([ref, dist]))
         yiq = 255.0 * half[:, (0, 3, 4)]
         lum = yiq[:, :1]
-        mags = []
-        for k in (1, 2, 3):
-            n = 2**k
-            mags.append(F.conv2d(F.pad(lum, (n // 2 - 1, n // 2, n // 2 - 1, n // 2)), getattr(self, f"haar{k}")).abs())
+        mags = haar_magnitudes(lum, [self.haar1, self.haar2, self.haar3])
         w = torch.maximum(mags[2][:b], mags[2][b:])  # (B, 2, h, w): horizontal, vertical
         u_lum = (self._dissim(mags[0][:b], mags[0][b:]) + self._dissim(mags[1][:b], mags[1][b:])) / 2.0
         p = F.pad(yiq[:, 1:], (0, 1, 0, 1), mode="replicate")  # 2x2 means at stride 1, signed (see the class doc)
@@ -465,7 +454,6 @@ class CausalIQA(nn.Module):
                 r_tile, d_tile = ref[..., ya:yb, xa:xb], dist[..., ya:yb, xa:xb]
                 masked, codes = self.masked_degradation(r_tile, d_tile)
                 box = (y0, y1, ya, x0, x1, xa)
-
                 start = 0
                 for s, m in zip(strides, masked):
                     part = _own_positions(m, s, box, (h, w))
