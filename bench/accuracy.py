@@ -76,9 +76,12 @@ def main() -> None:
         shipped = model.score_features(feats).numpy()
     groups = run.feature_groups(model)
     group = (scorer.metadata.get("heads") or {}).get("few_label_group", "all")
-    loto = run.leave_one_type_out(train_dev, scale, test=kodak, columns=groups[group])
+    ridge = run.head_ridge(scorer.metadata)  # the shipped head's settings (its softness is in feature_scale)
+    loto = run.leave_one_type_out(train_dev, scale, test=kodak, ridge=ridge, columns=groups[group])
     ablation = {
-        f"ablation: few-label LOTO, {name} features": run.leave_one_type_out(train_dev, scale, test=kodak, columns=cols)
+        f"ablation: few-label LOTO, {name} features": run.leave_one_type_out(
+            train_dev, scale, test=kodak, ridge=ridge, columns=cols
+        )
         for name, cols in groups.items()
         if name != group
     }

@@ -224,11 +224,37 @@ def test_feature_groups_partition_the_columns() -> None:
     np.testing.assert_array_equal(g["pixel"], np.arange(g["all"][-1] - 3, g["all"][-1] + 1))
 
 
+def test_select_few_label_prefers_the_group_that_carries_the_relation() -> None:
+    dev = synthetic_dev()
+    noise = np.random.default_rng(1).exponential(1.0, (len(dev.mos), 2))
+    dev = run.DevFeatures(np.c_[noise, dev.features], dev.mos, dev.type_ids, dev.levels, dev.ref_names)
+    groups = {"noise": np.arange(2), "signal": np.arange(2, 5)}
+    best, group, softness, ridge = run.select_few_label(dev, np.ones(5), groups)
+    assert group == "signal" and best["signal"] > best["noise"] + 0.3
+    assert softness in run.SOFTNESS_GRID and ridge in run.RIDGE_GRID
+    chosen = run.leave_one_type_out(dev, np.ones(5) * softness, ridge=ridge, columns=groups["signal"])
+    assert round(run.srcc(chosen, dev.mos), 4) == best["signal"]  # the reported figure is the chosen setting's
+
+
+def test_head_ridge_reads_the_metadata_and_defaults_for_old_files() -> None:
+    assert run.head_ridge({"heads": {"few_label_ridge": 0.1}}) == 0.1
+    assert run.head_ridge({"heads": {"few_label_group": "all"}}) == run.RIDGE
+    assert run.head_ridge({}) == run.RIDGE
+
+
 # -- CLI --------------------------------------------------------------------------------------------------------------
 def test_cli_train_help() -> None:
     result = CliRunner().invoke(app, ["train", "--help"])
     assert result.exit_code == 0
     assert "--robust" in result.stdout and "--steps" in result.stdout and "--widths" in result.stdout
+    assert "--refit-heads" in result.stdout
+
+
+def test_cli_refit_heads_needs_weights_in_out(tmp_path: Path) -> None:
+    args = ["train", "--refit-heads", "--out", str(tmp_path), "--workdir", str(tmp_path)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})  # one line: the message names a long path
+    assert result.exit_code == 2
+    assert "causal-iqa.safetensors" in result.output and "--refit-heads" in result.output
 
 
 @pytest.mark.parametrize("widths", ["8,16", "8,16,x", "7,16,24", "0,16,24"])

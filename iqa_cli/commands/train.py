@@ -30,6 +30,13 @@ def train(
             "--widths", help="Encoder channels of the 3 stages, e.g. 8,16,24; content and degradation codes get half."
         ),
     ] = "16,32,48",
+    refit_heads: Annotated[
+        bool,
+        typer.Option(
+            "--refit-heads",
+            help="Keep the encoder of --out's causal-iqa.safetensors and refit only its heads (minutes, not hours).",
+        ),
+    ] = False,
 ) -> None:
     """Train causal-iqa from pristine images (no human scores), fit its heads, write weights/ (label-free recipe)."""
     from iqa_cli.cli import fail
@@ -49,7 +56,14 @@ def train(
         if robust:
             summary = run_robust(out, workdir, steps=robust_steps, seed=seed, threads=threads)
         else:
-            summary = run_training(out, workdir, steps=steps, seed=seed, threads=threads, widths=stage_widths)
+            refit_from = out / "causal-iqa.safetensors" if refit_heads else None
+            if refit_from is not None and not refit_from.is_file():
+                raise typer.BadParameter(
+                    f"{refit_from} does not exist: --refit-heads needs trained weights in --out", param_hint="--out"
+                )
+            summary = run_training(
+                out, workdir, steps=steps, seed=seed, threads=threads, widths=stage_widths, refit_from=refit_from
+            )
     except IQAError as exc:
         fail(exc)
     print(json.dumps(summary, indent=2))

@@ -36,6 +36,11 @@ N_DEV_TRAIN_IMAGES = 40
 N_SYNTHETIC = 800
 SYNTH_CROP = 256
 RIDGE = 1.0
+# The few-label head's hyper-parameters, chosen per feature group by leave-one-type-out SRCC on the training-image
+# development pairs: softness multiplies the feature scale inside log1p(features / scale) (larger = closer to
+# linear in the features), ridge is the L2 penalty of the non-negative regression.
+SOFTNESS_GRID = (1.0, 3.0, 10.0)
+RIDGE_GRID = (0.03, 0.1, 0.3, 1.0)
 
 
 @dataclass
@@ -162,21 +167,39 @@ def leave_one_type_out(
     return pred
 
 
+def select_few_label(
+    dev: DevFeatures, base_scale: np.ndarray, groups: dict[str, np.ndarray]
+) -> tuple[dict[str, float], str, float, float]:
+    """Leave-one-type-out SRCC on ``dev`` of every (feature group, softness, ridge) in the grids.
+
+    Returns the best SRCC per group and the chosen (group, softness, ridge); a tie keeps the first setting in grid
+    order (groups as listed, then softness, then ridge, each ascending)."""
+    best: dict[str, float] = {}
+    choice: tuple[float, str, float, float] = (-2.0, "all", 1.0, RIDGE)
+    for name, cols in groups.items():
+        for softness in SOFTNESS_GRID:
+            for ridge in RIDGE_GRID:
+                rho = round(srcc(leave_one_type_out(dev, base_scale * softness, ridge=ridge, columns=cols), dev.mos), 4)
+                best[name] = max(best.get(name, -2.0), rho)
+                if rho > choice[0]:
+                    choice = (rho, name, softness, ridge)
+    return best, choice[1], choice[2], choice[3]
+
+
 def fit_heads(model: CausalIQA, train_images: Sequence[np.ndarray], dev: DevFeatures, seed: int = 0) -> dict:
     """Fit scale, label-free and few-label heads into ``model``; choose the default head; return a summary.
 
-    The few-label head's feature group (all / learned / pixel) is chosen by leave-one-type-out SRCC on the
-    training-image development pairs; the label-free head always uses all features (no human score touches it).
+    The few-label head's feature group (all / learned / pixel), softness and ridge are chosen by leave-one-type-out
+    SRCC on the training-image development pairs (:func:`select_few_label`); the label-free head always uses all
+    features (no human score touches it; the softness only rescales its projection, which tau absorbs).
     """
     syn = synthetic_features(model, train_images, seed=seed)
-    scale = fit_feature_scale(syn)
-    lf = fit_label_free(syn, scale)
+    base_scale = fit_feature_scale(syn)
     groups = feature_groups(model)
-    loto = {
-        name: round(srcc(leave_one_type_out(dev, scale, columns=cols), dev.mos), 4) for name, cols in groups.items()
-    }
-    group = max(loto, key=lambda k: loto[k])
-    fl = fit_few_label_on(dev.features, dev.mos, scale, groups[group], RIDGE)
+    loto, group, softness, ridge = select_few_label(dev, base_scale, groups)
+    scale = base_scale * softness
+    lf = fit_label_free(syn, scale)
+    fl = fit_few_label_on(dev.features, dev.mos, scale, groups[group], ridge)
     install_heads(model, scale, lf, fl, floor=1.0)
     with torch.no_grad():
         lf_scores = model.head_label_free(torch.from_numpy(dev.features).float()).numpy()
@@ -185,11 +208,18 @@ def fit_heads(model: CausalIQA, train_images: Sequence[np.ndarray], dev: DevFeat
         "label_free_srcc_train_dev": round(srcc(lf_scores, dev.mos), 4),
         "few_label_loto_srcc_train_dev_by_group": loto,
         "few_label_group": group,
+        "few_label_softness": softness,
+        "few_label_ridge": ridge,
         "few_label_loto_srcc_train_dev": loto[group],
     }
     better = summary["few_label_loto_srcc_train_dev"] >= summary["label_free_srcc_train_dev"]
     summary["default_head"] = "few_label" if better else "label_free"
     return summary
+
+
+def head_ridge(metadata: dict) -> float:
+    """The few-label ridge recorded in a weights file's metadata (:data:`RIDGE` for files that predate the grid)."""
+    return float((metadata.get("heads") or {}).get("few_label_ridge", RIDGE))
 
 
 def run_training(
@@ -200,10 +230,13 @@ def run_training(
     threads: int = 1,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
     widths: tuple[int, int, int] = (16, 32, 48),
+    refit_from: Path | None = None,
 ) -> dict:
     """The whole recipe; writes ``out_dir/causal-iqa.safetensors`` and updates the manifest. Returns a summary.
 
     ``widths``: encoder channels per stage; the content and degradation codes get half of each.
+    ``refit_from``: a causal-iqa weights file whose trained encoder is kept (steps 2-5 only: the heads are refitted);
+    its training recipe is carried over, so the file still says how the encoder was made.
     """
     from iqa_cli.devset import load_refs, pristine_paths
     from iqa_cli.train.data import load_images
@@ -214,11 +247,24 @@ def run_training(
         raise TrainingError("no training images found under ../shared/data/pristine — set IQA_SHARED_DATA")
     t0 = time.perf_counter()
     images = load_images(paths, max_side=512)
-    halves = tuple(w // 2 for w in widths)
-    arch = CausalConfig(widths=tuple(widths), content=halves, degradation=halves)
-    cfg = TrainConfig(steps=steps, seed=seed, model=arch.to_dict())
     workdir.mkdir(parents=True, exist_ok=True)
-    model = train(images, cfg, checkpoint=workdir / "checkpoint.safetensors", checkpoint_every=200, on_step=on_step)
+    if refit_from is not None:
+        from iqa_cli.api import load_model
+
+        source = load_model(MODEL_NAME, weights=refit_from, device="cpu")
+        model = source.module
+        recipe = dict(source.metadata.get("recipe") or {})
+        recipe["heads_command"] = "iqa train --refit-heads"
+        recipe["encoder_from_sha256"] = source.weights_sha256
+    else:
+        halves = tuple(w // 2 for w in widths)
+        arch = CausalConfig(widths=tuple(widths), content=halves, degradation=halves)
+        cfg = TrainConfig(steps=steps, seed=seed, model=arch.to_dict())
+        ckpt = workdir / "checkpoint.safetensors"
+        model = train(images, cfg, checkpoint=ckpt, checkpoint_every=200, on_step=on_step)
+        recipe = cfg.to_dict() | {
+            "command": f"iqa train --steps {steps} --seed {seed} --widths {','.join(str(w) for w in widths)}",
+        }
     t_train = time.perf_counter() - t0
     dev_cache = workdir / "dev_train_features.npz"
     dev = dev_features(model, load_refs(dev_train_refs()), seed=seed)
@@ -227,11 +273,11 @@ def run_training(
     cfg_model = model.config.to_dict() | {"head": summary["default_head"]}
     final = CausalIQA(cfg_model)
     final.load_state_dict(model.state_dict())
-    recipe = cfg.to_dict() | {
+    recipe |= {
         "n_dev_train_images": N_DEV_TRAIN_IMAGES,
         "n_synthetic": N_SYNTHETIC,
-        "ridge": RIDGE,
-        "command": f"iqa train --steps {steps} --seed {seed} --widths {','.join(str(w) for w in widths)}",
+        "ridge": summary["few_label_ridge"],
+        "softness": summary["few_label_softness"],
     }
     data = {
         "train": "pristine/bsds500/{train,val,test} + pristine/urban100 (549 images, longer side <= 512)",
@@ -324,7 +370,8 @@ def run_robust(
     clean = collect_features(student, iter(pairs), batch=1)
     mos = np.array([p.condition.mean_score for p in meta])
     types = np.array([p.condition.type_id for p in meta])
-    scale = student.feature_scale.numpy()
+    scale = student.feature_scale.numpy()  # the teacher's, softness included
+    ridge = head_ridge(teacher_scorer.metadata)
     groups = feature_groups(student)
     feats, labels, tids = [clean], [mos], [types]
     history = []
@@ -334,15 +381,23 @@ def run_robust(
         labels.append(mos)
         tids.append(types)
         data = DevFeatures(np.concatenate(feats), np.concatenate(labels), np.concatenate(tids), None, [])
-        loto = {g: round(srcc(leave_one_type_out(data, scale, columns=c), data.mos), 4) for g, c in groups.items()}
+        loto = {
+            g: round(srcc(leave_one_type_out(data, scale, ridge=ridge, columns=c), data.mos), 4)
+            for g, c in groups.items()
+        }
         group = max(loto, key=lambda k: loto[k])
-        w, b = fit_few_label_on(data.features, data.mos, scale, groups[group], RIDGE)
+        w, b = fit_few_label_on(data.features, data.mos, scale, groups[group], ridge)
         with torch.no_grad():
             student.fl_weights.copy_(torch.from_numpy(w))
             student.fl_bias.fill_(b)
         history.append({"round": r + 1, "loto_srcc_by_group": loto, "group": group})
         log.info("minimax round %d: %s", r + 1, history[-1])
-    summary = {"rounds": history, "few_label_group": history[-1]["group"], "default_head": "few_label"}
+    summary = {
+        "rounds": history,
+        "few_label_group": history[-1]["group"],
+        "few_label_ridge": ridge,
+        "default_head": "few_label",
+    }
     cfg_model = student.config.to_dict() | {"head": "few_label"}
     final = CausalIQA(cfg_model)
     final.load_state_dict(student.state_dict())
