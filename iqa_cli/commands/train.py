@@ -21,7 +21,10 @@ def train(
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")] = 1,
     robust: Annotated[
         bool,
-        typer.Option("--robust", help="Instead: CPRL fine-tuning of the shipped causal-iqa into causal-iqa-robust."),
+        typer.Option(
+            "--robust",
+            help="Instead: CPRL fine-tuning of --out's causal-iqa (else the shipped one) into causal-iqa-robust.",
+        ),
     ] = False,
     robust_steps: Annotated[int, typer.Option("--robust-steps", min=1, help="Minimax steps for --robust.")] = 300,
     widths: Annotated[

@@ -340,7 +340,8 @@ def run_robust(
     n_images: int = 16,
     max_side: int = 256,
 ) -> dict:
-    """CPRL variant of the shipped causal-iqa: soft-ranking activations and a PNS-guided minimax game.
+    """CPRL variant of causal-iqa (``out_dir``'s, else the shipped one): soft-ranking activations and a PNS-guided
+    minimax game.
 
     1. Encoder: the soft-ranking student fine-tuned against worst-case perturbations
        (:func:`iqa_cli.train.robust.robust_finetune`).
@@ -359,7 +360,8 @@ def run_robust(
 
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    teacher_scorer = load_model(MODEL_NAME, device="cpu")
+    teacher_file = out_dir / f"{MODEL_NAME}.safetensors"  # the causal-iqa beside it (weights/ by default)
+    teacher_scorer = load_model(MODEL_NAME, weights=teacher_file if teacher_file.is_file() else None, device="cpu")
     teacher = teacher_scorer.module
     images = load_images(pristine_paths("train"), max_side=512)
     cfg = RobustConfig(steps=steps, seed=seed)
