@@ -118,7 +118,9 @@ class Encoder(nn.Module):
         return torch.baddbmm(self.colour.bias.view(1, 3, 1), weight, x.reshape(n, c, h * w)).view(n, 3, h, w)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        f1 = self.stage1(self._colour(x))
+        # channels-last (NHWC) convolutions: on CPU oneDNN runs these narrow 3x3 convolutions 1.3-9x faster than
+        # NCHW ones (same values to float rounding); every later layer keeps the layout
+        f1 = self.stage1(self._colour(x).contiguous(memory_format=torch.channels_last))
         f2 = self.stage2(f1)
         f3 = self.stage3(f2)
         return [f1, f2, f3]
@@ -400,6 +402,7 @@ class CausalIQA(nn.Module):
 
     def masked_degradation(self, ref: torch.Tensor, dist: torch.Tensor) -> tuple[list[torch.Tensor], dict]:
         """Masked degradation maps per scale, plus the intermediate codes (for training and inspection)."""
+        # two encoder passes: on 2 CPU threads one pass over cat([ref, dist]) is slower (larger working set)
         f_ref, f_dist = self.features(ref), self.features(dist)
         c_ref = self.content(f_ref)
         d = self.degradation(f_ref, f_dist)
