@@ -190,11 +190,12 @@ class PixelDegradation(nn.Module):
 
     @staticmethod
     def _mean(x: torch.Tensor, k: int) -> torch.Tensor:
-        """k x k box mean of every channel with replicated borders (separable depthwise convolutions: CPU
-        ``avg_pool2d`` is several times slower)."""
+        """k x k box mean of every channel with replicated borders (separable depthwise convolutions in channels-last
+        layout: CPU ``avg_pool2d`` and NCHW depthwise convolutions are several times slower; same values)."""
         c = x.shape[1]
         row = x.new_full((c, 1, 1, k), 1.0 / k)
-        x = F.conv2d(F.pad(x, (k // 2,) * 4, mode="replicate"), row, groups=c)
+        x = F.pad(x, (k // 2,) * 4, mode="replicate").contiguous(memory_format=torch.channels_last)
+        x = F.conv2d(x, row, groups=c)
         return F.conv2d(x, row.transpose(2, 3), groups=c)
 
     def _grad_mag(self, lum: torch.Tensor) -> torch.Tensor:
