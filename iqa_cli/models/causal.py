@@ -205,9 +205,9 @@ class PixelDegradation(nn.Module):
         return torch.sqrt(g.pow(2).sum(dim=1) + 1e-12).reshape(b, c, h, w)
 
     def forward(self, ref: torch.Tensor, dist: torch.Tensor, half: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """The maps of ref vs dist; ``half`` = :func:`fixed_colour` of ``cat([ref, dist])``, if already made."""
+        """The maps of ref vs dist; ``half`` = ``fixed_colour(ref, dist)``, if already made."""
         b = ref.shape[0]
-        o = (half if half is not None else fixed_colour(torch.cat([ref, dist])))[:, :3]
+        o = (half if half is not None else fixed_colour(ref, dist))[:, :3]
         maps = []
         for i in range(len(self.STRIDES)):
             if i:
@@ -247,11 +247,13 @@ def half_mean(x: torch.Tensor) -> torch.Tensor:
     return 0.25 * (x[..., ::2, ::2] + x[..., 1::2, ::2] + x[..., ::2, 1::2] + x[..., 1::2, 1::2])
 
 
-def fixed_colour(x: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) RGB in [0, 1] -> (N, 5, ceil(H/2), ceil(W/2)): the fixed branches' colour channels, 2x2 means
-    (one stride-2 convolution)."""
-    weight = (x.new_tensor(_FIXED_COLOUR) / 4.0).view(5, 3, 1, 1).expand(5, 3, 2, 2).contiguous()
-    return F.conv2d(_pad_even(x), weight, stride=2)
+def fixed_colour(*images: torch.Tensor) -> torch.Tensor:
+    """RGB images (N_i, 3, H, W) in [0, 1] -> (sum N_i, 5, ceil(H/2), ceil(W/2)): the fixed branches' colour
+    channels of ``cat(images)``, 2x2 means (a stride-2 convolution per image: concatenating the full-size images
+    first costs more than the convolution; same values)."""
+    weight = (images[0].new_tensor(_FIXED_COLOUR) / 4.0).view(5, 3, 1, 1).expand(5, 3, 2, 2).contiguous()
+    out = [F.conv2d(_pad_even(x), weight, stride=2) for x in images]
+    return torch.cat(out) if len(out) > 1 else out[0]
 
 
 class HaarDegradation(nn.Module):
@@ -289,10 +291,10 @@ class HaarDegradation(nn.Module):
     def forward(self, ref: torch.Tensor, dist: torch.Tensor, half: torch.Tensor | None = None) -> torch.Tensor:
         """ref, dist (B, 3, H, W) in [0, 1] -> (B, 6, ceil(H/2), ceil(W/2)): 3 weighted deficits, 3 weights.
 
-        ``half`` = :func:`fixed_colour` of ``cat([ref, dist])``, if already made.
+        ``half`` = ``fixed_colour(ref, dist)``, if already made.
         """
         b = ref.shape[0]
-        half = half if half is not None else fixed_colour(torch.cat([ref, dist]))
+        half = half if half is not None else fixed_colour(ref, dist)
         yiq = 255.0 * half[:, (0, 3, 4)]
         lum = yiq[:, :1]
         mags = haar_magnitudes(lum, [self.haar1, self.haar2, self.haar3])
@@ -411,7 +413,7 @@ class CausalIQA(nn.Module):
         codes = {"f_ref": f_ref, "f_dist": f_dist, "c_ref": c_ref, "d": d}
         if self.pixel is not None or self.haar is not None:
             r, t = self._rgb(ref), self._rgb(dist)
-            half = fixed_colour(torch.cat([r, t]))
+            half = fixed_colour(r, t)
             if self.pixel is not None:
                 masked += self.pixel(r, t, half)
             if self.haar is not None:
