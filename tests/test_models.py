@@ -145,6 +145,17 @@ def test_haarpsi_matches_an_independent_implementation(shared_data: Path) -> Non
         assert value == pytest.approx(expected, abs=1e-4), (stem, value, expected)
 
 
+@pytest.mark.parametrize("size", [(1, 1), (3, 5), (8, 8), (33, 47), (64, 96)])
+def test_haar_magnitudes_are_the_haar_filter_convolutions(size: tuple[int, int]) -> None:
+    from iqa_cli.models.baselines import haar_kernels, haar_magnitudes
+
+    lum = 255.0 * torch.rand(2, 1, *size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for mag, kernel in zip(haar_magnitudes(lum, 3), haar_kernels(3)):
+        n = kernel.shape[-1]
+        conv = torch.nn.functional.conv2d(torch.nn.functional.pad(lum, (n // 2 - 1, n // 2) * 2), kernel.double())
+        torch.testing.assert_close(mag, conv.abs(), rtol=0.0, atol=1e-10)
+
+
 def test_haarpsi_sees_a_colour_only_change_and_grey_ignores_it() -> None:
     module = next(s for s in SPECS if s.name == "haarpsi").factory().eval()
     ref = to_tensor(textured(48, 48, 3, seed=1))

@@ -94,13 +94,36 @@ def haar_kernels(scales: int = 3) -> list[torch.Tensor]:
     return kernels
 
 
-def haar_magnitudes(lum: torch.Tensor, kernels: list[torch.Tensor]) -> list[torch.Tensor]:
-    """|Haar coefficients| (N, 2, H, W) of a 1-channel image (N, 1, H, W) at each kernel's scale, zero-padded and
-    aligned as MATLAB's ``conv2(A, B, 'same')``."""
+def haar_magnitudes(lum: torch.Tensor, scales: int = 3) -> list[torch.Tensor]:
+    """|Haar coefficients| (N, 2, H, W) of a 1-channel image (N, 1, H, W) at sizes 2, 4, ..., 2**scales: the
+    convolutions with :func:`haar_kernels`, zero-padded and aligned as MATLAB's ``conv2(A, B, 'same')``.
+
+    Each filter is a +-1 step in one direction times a box in the other, so a coefficient is the difference of two
+    box sums, and the box sums of all sizes come from repeated doubling (a sum 2m wide = two sums m wide). Same
+    values as the convolutions to float rounding (closer to float64), several times faster on CPU, where the 8x8
+    convolution went through a large im2col buffer.
+    """
+    big = 2**scales
+    h, w = lum.shape[-2:]
+    p = F.pad(lum, (big // 2 - 1, big // 2) * 2)  # the largest filter's padding; smaller ones use a window of it
+    wide, tall = [p], [p]  # box sums 1, 2, 4, ... wide (along x) and tall (along y)
+    for k in range(scales):
+        m = 2**k
+        wide.append(wide[-1][..., :, :-m] + wide[-1][..., :, m:])
+        tall.append(tall[-1][..., :-m, :] + tall[-1][..., m:, :])
     mags = []
-    for kernel in kernels:
-        n = kernel.shape[-1]
-        mags.append(F.conv2d(F.pad(lum, (n // 2 - 1, n // 2, n // 2 - 1, n // 2)), kernel).abs())
+    for k in range(1, scales + 1):
+        n, top = 2**k, big // 2 - 2 ** (k - 1)  # filter size, offset of its padded window in p
+        rows = wide[k][..., top : top + h + n - 1, top : top + w]  # n wide, to be summed n/2 tall
+        cols = tall[k][..., top : top + h, top : top + w + n - 1]  # n tall, to be summed n/2 wide
+        for j in range(k - 1):
+            m = 2**j
+            rows = rows[..., :-m, :] + rows[..., m:, :]
+            cols = cols[..., :, :-m] + cols[..., :, m:]
+        half = n // 2
+        vertical = rows[..., half : half + h, :] - rows[..., :h, :]  # lower half minus upper half
+        horizontal = cols[..., :, half : half + w] - cols[..., :, :w]  # right half minus left half
+        mags.append(torch.cat([vertical, horizontal], dim=1).abs() / n)
     return mags
 
 
@@ -120,8 +143,6 @@ class HaarPSI(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("yiq", torch.tensor(YIQ).view(3, 3, 1, 1), persistent=False)
-        for k, kernel in enumerate(haar_kernels(self.SCALES), start=1):
-            self.register_buffer(f"haar{k}", kernel, persistent=False)
 
     def _sim(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return (2.0 * a * b + self.C) / (a * a + b * b + self.C)
@@ -134,7 +155,7 @@ class HaarPSI(nn.Module):
         x = F.avg_pool2d(F.pad(x, (0, pad, 0, pad)), 2)
         y = F.avg_pool2d(F.pad(y, (0, pad, 0, pad)), 2)
         both = torch.cat([x[:, :1], y[:, :1]])  # one convolution per scale for the two images
-        mags = haar_magnitudes(both, [getattr(self, f"haar{k}") for k in range(1, self.SCALES + 1)])
+        mags = haar_magnitudes(both, self.SCALES)
         b = ref.shape[0]
         weights = torch.maximum(mags[2][:b], mags[2][b:])  # (B, 2 orientations, H, W)
         sims = [(self._sim(mags[0][:b], mags[0][b:]) + self._sim(mags[1][:b], mags[1][b:])) / 2.0]

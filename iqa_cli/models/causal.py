@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from iqa_cli.models.baselines import YIQ, haar_kernels, haar_magnitudes
+from iqa_cli.models.baselines import YIQ, haar_magnitudes
 from iqa_cli.models.layers import make_activation, opponent_init, smooth_abs
 from iqa_cli.models.registry import ModelSpec, register
 
@@ -272,12 +272,7 @@ class HaarDegradation(nn.Module):
     """
 
     FEATURES = 4
-    C, ALPHA = 30.0, 4.2
-
-    def __init__(self) -> None:
-        super().__init__()
-        for k, kernel in enumerate(haar_kernels(3), start=1):
-            self.register_buffer(f"haar{k}", kernel, persistent=False)
+    C, ALPHA, SCALES = 30.0, 4.2, 3
 
     def _dissim(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``1 - s`` written as ``(a - b)^2 / (a^2 + b^2 + C)``: exactly 0 where ``a == b``."""
@@ -297,7 +292,7 @@ class HaarDegradation(nn.Module):
         half = half if half is not None else fixed_colour(ref, dist)
         yiq = 255.0 * half[:, (0, 3, 4)]
         lum = yiq[:, :1]
-        mags = haar_magnitudes(lum, [self.haar1, self.haar2, self.haar3])
+        mags = haar_magnitudes(lum, self.SCALES)
         w = torch.maximum(mags[2][:b], mags[2][b:])  # (B, 2, h, w): horizontal, vertical
         u_lum = (self._dissim(mags[0][:b], mags[0][b:]) + self._dissim(mags[1][:b], mags[1][b:])) / 2.0
         p = F.pad(yiq[:, 1:], (0, 1, 0, 1), mode="replicate")  # 2x2 means at stride 1, signed (see the class doc)
