@@ -70,9 +70,13 @@ class SoftRankActivation(nn.Module):
 
 
 def make_activation(kind: str, channels: int) -> nn.Module:
-    """Build an activation by name: ``relu`` or ``softrank`` (CPRL)."""
+    """Build an activation by name: ``relu`` or ``softrank`` (CPRL).
+
+    The ReLU works in place: every one follows a convolution whose output nothing else reads (and autograd keeps
+    what the convolution's backward needs), and a fresh full-size output costs more than the ReLU on CPU.
+    """
     if kind == "relu":
-        return nn.ReLU(inplace=False)
+        return nn.ReLU(inplace=True)
     if kind == "softrank":
         return SoftRankActivation(channels)
     raise ValueError(f"unknown activation {kind!r}: expected one of {ACTIVATIONS}")
