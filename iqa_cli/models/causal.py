@@ -49,10 +49,12 @@ class CausalConfig:
     head: str = "few_label"
     pixel_branch: bool = True
     haar: bool = True
+    visibility: float = 1.0  # multiplies the fixed branches' stabilising constants (see PixelDegradation)
 
     @classmethod
     def from_dict(cls, d: dict) -> CausalConfig:
-        """From stored metadata; weights written before the Haar block existed have no ``haar`` key (False)."""
+        """From stored metadata; weights written before the Haar block existed have no ``haar`` key (False), and
+        none before the visibility constant have ``visibility`` (1.0, the default)."""
         return cls(**({"haar": False} | {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}))
 
     def to_dict(self) -> dict:
@@ -176,6 +178,11 @@ class PixelDegradation(nn.Module):
     - gradient-magnitude change ``(g_r - g_d)^2 / (g_r^2 + g_d^2 + c)`` (1 - GMS, GMSD's c = 0.0026);
     - two chroma changes ``(c_r - c_d)^2 / (c_r^2 + c_d^2 + T)`` of the red-green and yellow-blue channels (3x3 means).
 
+    ``visibility`` multiplies the four stabilising constants (C1, C2, c, T). They act as a visibility floor: a change
+    much smaller than the constant's square root barely registers. At 1 they are SSIM's and GMSD's; larger values make
+    the maps blind to faint changes — fewer mild distortions seen, but far fewer imperceptible perturbations either
+    (measured in bench/RESULTS.md; the robust variant uses a larger value).
+
     Shape: ref, dist (B, 3, H, W) in [0, 1] -> 5 maps (B, 5, ceil(H/s), ceil(W/s)).
     """
 
@@ -183,8 +190,10 @@ class PixelDegradation(nn.Module):
     STRIDES = (2, 4, 8, 16)
     C1, C2, C_GRAD, T_CHROMA = 1e-4, 9e-4, 0.0026, 0.003
 
-    def __init__(self) -> None:
+    def __init__(self, visibility: float = 1.0) -> None:
         super().__init__()
+        self.c1, self.c2 = self.C1 * visibility, self.C2 * visibility
+        self.c_grad, self.t_chroma = self.C_GRAD * visibility, self.T_CHROMA * visibility
         gx = torch.tensor([[1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, -1.0]]) / 3.0
         self.register_buffer("grad", torch.stack([gx, gx.t()]).unsqueeze(1), persistent=False)
 
@@ -220,12 +229,12 @@ class PixelDegradation(nn.Module):
             var_d = (m_dd - mu_d * mu_d).clamp_min(0.0)
             cov = m_rd - mu_r * mu_d
             # 1 - cs written as a squared-difference ratio: exactly 0 when equal, in [0, 2]
-            cs_loss = (var_r + var_d - 2.0 * cov).clamp_min(0.0) / (var_r + var_d + self.C2)
-            lum = (mu_r - mu_d).pow(2) / (mu_r * mu_r + mu_d * mu_d + self.C1)
+            cs_loss = (var_r + var_d - 2.0 * cov).clamp_min(0.0) / (var_r + var_d + self.c2)
+            lum = (mu_r - mu_d).pow(2) / (mu_r * mu_r + mu_d * mu_d + self.c1)
             g_r, g_d = self._grad_mag(torch.cat([l_r, l_d], dim=1)).split(1, dim=1)
-            grad = (g_r - g_d).pow(2) / (g_r * g_r + g_d * g_d + self.C_GRAD)
+            grad = (g_r - g_d).pow(2) / (g_r * g_r + g_d * g_d + self.c_grad)
             c_r, c_d = self._mean(torch.cat([o_r[:, 1:], o_d[:, 1:]], dim=1), 3).split(2, dim=1)
-            chroma = (c_r - c_d).pow(2) / (c_r * c_r + c_d * c_d + self.T_CHROMA)
+            chroma = (c_r - c_d).pow(2) / (c_r * c_r + c_d * c_d + self.t_chroma)
             maps.append(torch.cat([cs_loss, lum, grad, chroma], dim=1))
         return maps
 
@@ -269,14 +278,19 @@ class HaarDegradation(nn.Module):
     ``w_k * (sigmoid(alpha) - sigmoid(alpha * s_k))`` and ``w_k`` for k in (horizontal, vertical, chroma).
     :meth:`features` turns those means into four degradation features, each exactly 0 for identical images: the
     three weighted deficits ``sum(w (sigmoid(alpha) - sigmoid(alpha s))) / sum(w)`` and ``1 - HaarPSI``.
+    ``visibility`` multiplies C (as in :class:`PixelDegradation`).
     """
 
     FEATURES = 4
     C, ALPHA, SCALES = 30.0, 4.2, 3
 
+    def __init__(self, visibility: float = 1.0) -> None:
+        super().__init__()
+        self.c = self.C * visibility
+
     def _dissim(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``1 - s`` written as ``(a - b)^2 / (a^2 + b^2 + C)``: exactly 0 where ``a == b``."""
-        return (a - b).pow(2) / (a * a + b * b + self.C)
+        return (a - b).pow(2) / (a * a + b * b + self.c)
 
     def _deficit(self, u: torch.Tensor) -> torch.Tensor:
         """``sigmoid(alpha) - sigmoid(alpha (1 - u))``, written to be exactly 0 at ``u == 0``."""
@@ -366,8 +380,8 @@ class CausalIQA(nn.Module):
             DegradationHead(w, d, cfg.activation) for w, d in zip(cfg.widths, cfg.degradation)
         )
         self.masking = nn.ModuleList(MaskingModule(c, d) for c, d in zip(cfg.content, cfg.degradation))
-        self.pixel = PixelDegradation() if cfg.pixel_branch else None
-        self.haar = HaarDegradation() if cfg.haar else None
+        self.pixel = PixelDegradation(cfg.visibility) if cfg.pixel_branch else None
+        self.haar = HaarDegradation(cfg.visibility) if cfg.haar else None
         n = cfg.n_features
         # Heads: fitted after training (buffers, saved with the weights).
         self.register_buffer("feature_scale", torch.ones(n))

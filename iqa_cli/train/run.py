@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -326,6 +326,7 @@ def update_manifest(folder: Path, file_name: str, sha: str, model: str, config: 
 
 
 ROBUST_NAME = "causal-iqa-robust"
+ROBUST_VISIBILITY = 8.0
 
 
 def run_robust(
@@ -339,6 +340,7 @@ def run_robust(
     pgd_steps: int = 5,
     n_images: int = 16,
     max_side: int = 256,
+    visibility: float = ROBUST_VISIBILITY,
 ) -> dict:
     """CPRL variant of causal-iqa (``out_dir``'s, else the shipped one): soft-ranking activations and a PNS-guided
     minimax game.
@@ -349,7 +351,10 @@ def run_robust(
        training development pair's score toward the other end of the scale; outer min — the few-label head is refitted
        on clean and perturbed features with the clean condition score, so it keeps only channels that predict
        quality (sufficient) and that the perturbation cannot move (necessary). The feature group is chosen by
-       leave-one-type-out SRCC on the same data. The label-free head and feature scale are the teacher's.
+       leave-one-type-out SRCC on the same data.
+    3. Before the head: the fixed branches' visibility constants are multiplied by ``visibility`` (a floor under
+       which changes barely register: imperceptible perturbations move far less), so the feature scale and the
+       label-free head are refitted on synthetic degradations (the teacher's softness kept).
 
     Writes ``out_dir/causal-iqa-robust.safetensors`` and updates the manifest. Returns a summary.
     """
@@ -366,13 +371,22 @@ def run_robust(
     images = load_images(pristine_paths("train"), max_side=512)
     cfg = RobustConfig(steps=steps, seed=seed)
     student = robust_finetune(teacher, images, cfg)
+    if visibility != student.config.visibility:
+        seen = CausalIQA(replace(student.config, visibility=visibility))
+        seen.load_state_dict(student.state_dict())
+        student = seen
+        syn = synthetic_features(student, images, seed=seed)
+        softness = float((teacher_scorer.metadata.get("heads") or {}).get("few_label_softness", 1.0))
+        scale = fit_feature_scale(syn) * softness
+        lf = fit_label_free(syn, scale)
+        install_heads(student, scale, lf, (student.fl_weights.numpy(), float(student.fl_bias)), floor=1.0)
     refs = load_refs(dev_train_refs()[:n_images])
     meta = list(make_dev_pairs(refs, load_conditions(), seed=seed, max_side=max_side))
     pairs = [(p.ref, p.dist) for p in meta]
     clean = collect_features(student, iter(pairs), batch=1)
     mos = np.array([p.condition.mean_score for p in meta])
     types = np.array([p.condition.type_id for p in meta])
-    scale = student.feature_scale.numpy()  # the teacher's, softness included
+    scale = student.feature_scale.numpy()  # softness included
     ridge = head_ridge(teacher_scorer.metadata)
     groups = feature_groups(student)
     feats, labels, tids = [clean], [mos], [types]
@@ -411,7 +425,8 @@ def run_robust(
         "minimax_pgd_steps": pgd_steps,
         "minimax_images": n_images,
         "minimax_max_side": max_side,
-        "command": f"iqa train --robust --robust-steps {steps} --seed {seed}",
+        "visibility": visibility,
+        "command": f"iqa train --robust --robust-steps {steps} --seed {seed} --visibility {visibility:g}",
     }
     data_desc = {
         "train": "pristine/bsds500 + pristine/urban100 (as causal-iqa)",
