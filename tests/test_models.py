@@ -284,3 +284,30 @@ def test_config_round_trips_through_a_dict() -> None:
     assert CausalIQA(cfg.to_dict()).config == cfg
     with pytest.raises(ValueError, match="unknown head"):
         CausalIQA(CausalConfig(head="nope"))
+
+
+def test_visibility_floor_mutes_faint_changes_more_than_strong_ones() -> None:
+    base = random_causal_model(3)
+    seen = CausalIQA(CausalConfig(visibility=8.0))
+    seen.load_state_dict(base.state_dict())
+    assert CausalConfig.from_dict({k: v for k, v in base.config.to_dict().items() if k != "visibility"}) == base.config
+    fixed = np.arange(2 * sum(base.config.degradation), base.config.n_features)  # stds, pixel maps and Haar block
+    fixed = fixed[fixed >= sum(base.config.degradation)]
+    ref_np = textured(64, 96, seed=6)
+    ref = to_tensor(ref_np)
+    ratios = []
+    with torch.inference_mode():
+        assert torch.equal(seen.pooled_features(ref, ref.clone()), torch.zeros(1, base.config.n_features))
+        for level in (1.0 / 255.0, 0.2):
+            dist = to_tensor(degrade(ref_np, level, seed=7))
+            a, b = base.pooled_features(ref, dist)[0], seen.pooled_features(ref, dist)[0]
+            learned = np.r_[0 : sum(base.config.degradation)]
+            torch.testing.assert_close(a[learned], b[learned])  # the learned part is untouched
+            haar_loss = b[-1].item() / a[-1].item()
+            pixel_mean = b[sum(base.config.degradation) : sum(base.config.map_channels)].sum().item() / (
+                a[sum(base.config.degradation) : sum(base.config.map_channels)].sum().item()
+            )
+            assert 0.0 < haar_loss < 1.0 and 0.0 < pixel_mean < 1.0
+            ratios.append((haar_loss, pixel_mean))
+    # a 1-level perturbation keeps a far smaller share of its features than heavy noise does
+    assert ratios[0][0] < 0.6 * ratios[1][0] and ratios[0][1] < 0.9 * ratios[1][1], ratios
