@@ -311,12 +311,11 @@ class HaarDegradation(nn.Module):
         """
         b = ref.shape[0]
         half = half if half is not None else fixed_colour(ref, dist)
-        yiq = 255.0 * half[:, (0, 3, 4)]
-        lum = yiq[:, :1]
+        lum = 255.0 * half[:, :1]  # YIQ's Y, I, Q on the 0-255 scale are channels 0, 3, 4 of half
         mags = haar_magnitudes(lum, self.SCALES)
         w = torch.maximum(mags[2][:b], mags[2][b:])  # (B, 2, h, w): horizontal, vertical
         u_lum = (self._dissim(mags[0][:b], mags[0][b:]) + self._dissim(mags[1][:b], mags[1][b:])) / 2.0
-        p = F.pad(yiq[:, 1:], (0, 1, 0, 1), mode="replicate")  # 2x2 means at stride 1, signed (see the class doc)
+        p = F.pad(255.0 * half[:, 3:], (0, 1, 0, 1), mode="replicate")  # 2x2 means at stride 1, signed (class doc)
         iq = 0.25 * (p[..., :-1, :-1] + p[..., 1:, :-1] + p[..., :-1, 1:] + p[..., 1:, 1:])
         u_iq = self._dissim(iq[:b], iq[b:]).mean(dim=1, keepdim=True)
         weights = torch.cat([w, w.mean(dim=1, keepdim=True)], dim=1)
