@@ -28,9 +28,13 @@ def train(
     ] = False,
     robust_steps: Annotated[int, typer.Option("--robust-steps", min=1, help="Minimax steps for --robust.")] = 300,
     visibility: Annotated[
-        float,
-        typer.Option("--visibility", min=1.0, help="For --robust: factor on the fixed branches' visibility constants."),
-    ] = 8.0,
+        float | None,
+        typer.Option(
+            "--visibility",
+            min=1.0,
+            help="For --robust: factor on the fixed branches' visibility constants (default: the recipe's).",
+        ),
+    ] = None,
     widths: Annotated[
         str,
         typer.Option(
@@ -61,7 +65,8 @@ def train(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     try:
         if robust:
-            summary = run_robust(out, workdir, steps=robust_steps, seed=seed, threads=threads, visibility=visibility)
+            extra = {} if visibility is None else {"visibility": visibility}
+            summary = run_robust(out, workdir, steps=robust_steps, seed=seed, threads=threads, **extra)
         else:
             refit_from = out / "causal-iqa.safetensors" if refit_heads else None
             if refit_from is not None and not refit_from.is_file():

@@ -217,9 +217,18 @@ def fit_heads(model: CausalIQA, train_images: Sequence[np.ndarray], dev: DevFeat
     return summary
 
 
+def _head_setting(metadata: dict, key: str, default: float) -> float:
+    return float((metadata.get("heads") or {}).get(key, default))
+
+
 def head_ridge(metadata: dict) -> float:
     """The few-label ridge recorded in a weights file's metadata (:data:`RIDGE` for files that predate the grid)."""
-    return float((metadata.get("heads") or {}).get("few_label_ridge", RIDGE))
+    return _head_setting(metadata, "few_label_ridge", RIDGE)
+
+
+def head_softness(metadata: dict) -> float:
+    """The few-label softness recorded in a weights file's metadata (1 for files that predate the grid)."""
+    return _head_setting(metadata, "few_label_softness", 1.0)
 
 
 def run_training(
@@ -376,8 +385,7 @@ def run_robust(
         seen.load_state_dict(student.state_dict())
         student = seen
         syn = synthetic_features(student, images, seed=seed)
-        softness = float((teacher_scorer.metadata.get("heads") or {}).get("few_label_softness", 1.0))
-        scale = fit_feature_scale(syn) * softness
+        scale = fit_feature_scale(syn) * head_softness(teacher_scorer.metadata)
         lf = fit_label_free(syn, scale)
         install_heads(student, scale, lf, (student.fl_weights.numpy(), float(student.fl_bias)), floor=1.0)
     refs = load_refs(dev_train_refs()[:n_images])
