@@ -38,6 +38,7 @@ _LAZY = {
     "fit": "iqa_cli.fitting",
     "attack": "iqa_cli.attack",
     "read_image": "iqa_cli.io",
+    "keep_freed_memory": "iqa_cli.runtime",
 }
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
 if TYPE_CHECKING:
     from iqa_cli.api import PairResult, Scorer, list_models, load_model, score_pairs  # noqa: F401
     from iqa_cli.io import read_image  # noqa: F401
+    from iqa_cli.runtime import keep_freed_memory  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -110,7 +110,8 @@ class Scorer:
         with torch.inference_mode():
             tiled = getattr(self.module, "tiled_pooled_features", None)
             if tiled is not None and ref.shape[0] * ref.shape[1] > TILE_PIXELS:
-                value = self.module.score_features(tiled(r, d))
+                # only the feature groups the head uses, as the module's own forward does (exact)
+                value = self.module.score_features(tiled(r, d, branches=self.module.needed_branches()))
             else:
                 value = self.module(r, d)
         return float(value.reshape(-1)[0].cpu())

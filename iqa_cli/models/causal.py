@@ -218,12 +218,15 @@ class PixelDegradation(nn.Module):
         gy = (wide[..., :h, :] - wide[..., 2:, :]) / 3.0
         return torch.sqrt(gx * gx + gy * gy + 1e-12)
 
-    def forward(self, ref: torch.Tensor, dist: torch.Tensor, half: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """The maps of ref vs dist; ``half`` = ``fixed_colour(ref, dist)``, if already made."""
+    def forward(
+        self, ref: torch.Tensor, dist: torch.Tensor, half: torch.Tensor | None = None, strides: int | None = None
+    ) -> list[torch.Tensor]:
+        """The maps of ref vs dist; ``half`` = ``fixed_colour(ref, dist)``, if already made; ``strides``: only the
+        maps of the first (finest) that many strides (default: all)."""
         b = ref.shape[0]
         o = (half if half is not None else fixed_colour(ref, dist))[:, :3]
         maps = []
-        for i in range(len(self.STRIDES)):
+        for i in range(len(self.STRIDES) if strides is None else strides):
             if i:
                 o = half_mean(o)
             o_r, o_d = o[:b], o[b:]
@@ -366,8 +369,39 @@ def _soft_floor(rel: torch.Tensor, eps: float = 0.05) -> torch.Tensor:
     return torch.where(rel >= eps, rel, tail)
 
 
+@dataclass(frozen=True)
+class Branches:
+    """Which feature groups :meth:`CausalIQA.masked_degradation` computes; the others' pooled features are 0.
+
+    The default is everything (what fitting a head needs); :meth:`CausalIQA.needed_branches` gives the groups a
+    head uses.
+
+    Attributes:
+        learned: the learned path (encoder, content and degradation heads, masking): all three scales or none.
+        pixel_strides: how many of the pixel branch's strides (2, 4, 8, 16) are computed, from the finest (each is
+            made from the one before by 2x2 means); 0 = none.
+        haar: the Haar block.
+    """
+
+    learned: bool = True
+    pixel_strides: int = len(PixelDegradation.STRIDES)
+    haar: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.pixel_strides <= len(PixelDegradation.STRIDES):
+            raise ValueError(f"pixel_strides must be in 0..{len(PixelDegradation.STRIDES)}, got {self.pixel_strides}")
+
+    def computed_maps(self, cfg: CausalConfig) -> list[bool]:
+        """Per masked degradation map of ``cfg`` (learned scales, then pixel strides): whether it is computed."""
+        pixel = [i < self.pixel_strides for i in range(len(PixelDegradation.STRIDES))] if cfg.pixel_branch else []
+        return [self.learned] * len(cfg.degradation) + pixel
+
+
 class CausalIQA(nn.Module):
     """The causal-disentanglement quality model (inference path). See the module docstring.
+
+    Inference computes only the feature groups the active head has a non-zero weight on (see :meth:`forward`);
+    :meth:`pooled_features` computes them all unless told otherwise.
 
     Shape: ref, dist (B, 3, H, W) in [0, 1] (grey: 1 channel, replicated) -> scores (B,).
     """
@@ -418,22 +452,41 @@ class CausalIQA(nn.Module):
         """Degradation codes of the distorted image relative to the reference (null for dist == ref)."""
         return [h(a, b) for h, a, b in zip(self.degradation_heads, f_ref, f_dist)]
 
-    def masked_degradation(self, ref: torch.Tensor, dist: torch.Tensor) -> tuple[list[torch.Tensor], dict]:
-        """Masked degradation maps per scale, plus the intermediate codes (for training and inspection)."""
-        # two encoder passes: on 2 CPU threads one pass over cat([ref, dist]) is slower (larger working set)
-        f_ref, f_dist = self.features(ref), self.features(dist)
-        c_ref = self.content(f_ref)
-        d = self.degradation(f_ref, f_dist)
-        masked = [m(c, dd) for m, c, dd in zip(self.masking, c_ref, d)]
-        codes = {"f_ref": f_ref, "f_dist": f_dist, "c_ref": c_ref, "d": d}
-        if self.pixel is not None or self.haar is not None:
+    def masked_degradation(
+        self, ref: torch.Tensor, dist: torch.Tensor, branches: Branches | None = None
+    ) -> tuple[list[torch.Tensor], dict]:
+        """Masked degradation maps per scale, plus the intermediate codes (for training and inspection).
+
+        Args:
+            ref, dist: the pair.
+            branches: the feature groups to compute (default: all); the maps are then those of the computed groups
+                only, in the usual order, and ``codes`` holds only the computed codes.
+        """
+        want = branches or Branches()
+        masked: list[torch.Tensor] = []
+        codes: dict = {}
+        if want.learned:
+            # two encoder passes: on 2 CPU threads one pass over cat([ref, dist]) is slower (larger working set)
+            f_ref, f_dist = self.features(ref), self.features(dist)
+            c_ref = self.content(f_ref)
+            d = self.degradation(f_ref, f_dist)
+            masked += [m(c, dd) for m, c, dd in zip(self.masking, c_ref, d)]
+            codes |= {"f_ref": f_ref, "f_dist": f_dist, "c_ref": c_ref, "d": d}
+        pixel = self.pixel is not None and want.pixel_strides > 0
+        haar = self.haar is not None and want.haar
+        if pixel or haar:
             r, t = self._rgb(ref), self._rgb(dist)
             half = fixed_colour(r, t)
-            if self.pixel is not None:
-                masked += self.pixel(r, t, half)
-            if self.haar is not None:
+            if pixel:
+                masked += self.pixel(r, t, half, strides=want.pixel_strides)
+            if haar:
                 codes["haar"] = self.haar(r, t, half)
         return masked, codes
+
+    def _by_map(self, masked: list[torch.Tensor], branches: Branches | None) -> list[torch.Tensor | None]:
+        """``masked`` aligned with the config's maps (:attr:`CausalConfig.map_channels`): None where skipped."""
+        maps = iter(masked)
+        return [next(maps) if on else None for on in (branches or Branches()).computed_maps(self.config)]
 
     @staticmethod
     def pool(masked: list[torch.Tensor]) -> torch.Tensor:
@@ -443,21 +496,41 @@ class CausalIQA(nn.Module):
         stds = [_smooth_sqrt((m.pow(2).mean(dim=(2, 3)) - mu.pow(2)).clamp_min(0.0)) for m, mu in zip(masked, means)]
         return torch.cat(means + stds, dim=1)
 
-    def pooled_features(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
-        """(B, F) pooled masked degradation features, the input of both quality heads."""
-        masked, codes = self.masked_degradation(ref, dist)
-        pooled = self.pool(masked)
+    def pooled_features(self, ref: torch.Tensor, dist: torch.Tensor, branches: Branches | None = None) -> torch.Tensor:
+        """(B, F) pooled masked degradation features, the input of both quality heads.
+
+        Args:
+            ref, dist: the pair.
+            branches: the feature groups to compute (default: all, as fitting a head needs); the features of the
+                skipped ones are exactly 0.
+        """
+        masked, codes = self.masked_degradation(ref, dist, branches)
+        b = ref.shape[0]
+        # a skipped map stands in as a 1x1 map of zeros: its mean and deviation pool to exactly 0
+        maps = [
+            m if m is not None else ref.new_zeros((b, c, 1, 1))
+            for m, c in zip(self._by_map(masked, branches), self.config.map_channels)
+        ]
+        pooled = self.pool(maps)
         if self.haar is None:
             return pooled
+        if "haar" not in codes:
+            return torch.cat([pooled, ref.new_zeros((b, HaarDegradation.FEATURES))], dim=1)
         return torch.cat([pooled, self.haar.features(codes["haar"].mean(dim=(2, 3)))], dim=1)
 
     def tiled_pooled_features(
-        self, ref: torch.Tensor, dist: torch.Tensor, tile: int = 1024, halo: int = 128
+        self,
+        ref: torch.Tensor,
+        dist: torch.Tensor,
+        tile: int = 1024,
+        halo: int = 128,
+        branches: Branches | None = None,
     ) -> torch.Tensor:
         """Same as :meth:`pooled_features` but computed tile by tile, so memory stays bounded on huge images.
 
         Each tile is extended by ``halo`` pixels (beyond the receptive field) on every side that has neighbours;
         only the tile's own positions are accumulated, so the result matches the untiled one to float rounding.
+        ``branches`` as in :meth:`pooled_features` (skipped features are exactly 0).
         """
         h, w = ref.shape[-2:]
         if tile % 16 or halo % 16:
@@ -473,16 +546,16 @@ class CausalIQA(nn.Module):
                 ya, xa = max(0, y0 - halo), max(0, x0 - halo)
                 yb, xb = min(h, y1 + halo), min(w, x1 + halo)
                 r_tile, d_tile = ref[..., ya:yb, xa:xb], dist[..., ya:yb, xa:xb]
-                masked, codes = self.masked_degradation(r_tile, d_tile)
+                masked, codes = self.masked_degradation(r_tile, d_tile, branches)
                 box = (y0, y1, ya, x0, x1, xa)
                 start = 0
-                for s, m in zip(strides, masked):
-                    part = _own_positions(m, s, box, (h, w))
-                    c = m.shape[1]
-                    sums[:, start : start + c] += part.sum(dim=(2, 3))
-                    sq[:, start : start + c] += part.pow(2).sum(dim=(2, 3))
+                for s, c, m in zip(strides, channels, self._by_map(masked, branches)):
+                    if m is not None:  # a skipped map keeps its sums at 0: mean and deviation exactly 0
+                        part = _own_positions(m, s, box, (h, w))
+                        sums[:, start : start + c] += part.sum(dim=(2, 3))
+                        sq[:, start : start + c] += part.pow(2).sum(dim=(2, 3))
                     start += c
-                if self.haar is not None:
+                if "haar" in codes:
                     haar_sums += _own_positions(codes["haar"], 2, box, (h, w)).sum(dim=(2, 3))
         counts = torch.cat(
             [ref.new_full((c,), float(math.ceil(h / s) * math.ceil(w / s))) for c, s in zip(channels, strides)]
@@ -491,6 +564,8 @@ class CausalIQA(nn.Module):
         stds = _smooth_sqrt((sq / counts - means.pow(2)).clamp_min(0.0))
         if self.haar is None:
             return torch.cat([means, stds], dim=1)
+        if not (branches or Branches()).haar:
+            return torch.cat([means, stds, ref.new_zeros((ref.shape[0], HaarDegradation.FEATURES))], dim=1)
         haar = self.haar.features(haar_sums / float(math.ceil(h / 2) * math.ceil(w / 2)))
         return torch.cat([means, stds, haar], dim=1)
 
@@ -516,29 +591,77 @@ class CausalIQA(nn.Module):
             return self.head_few_label(feats)
         raise ValueError(f"unknown head {head!r}: expected one of {HEADS}")
 
-    def forward(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
-        return self.score_features(self.pooled_features(ref, dist))
+    def head_weights(self, head: str | None = None) -> torch.Tensor:
+        """(F,) weights of a head on the pooled features (default: the configured head): the few-label head's
+        ``fl_weights``, the label-free head's ``lf_direction``."""
+        head = head or self.config.head
+        if head == "label_free":
+            return self.lf_direction
+        if head == "few_label":
+            return self.fl_weights
+        raise ValueError(f"unknown head {head!r}: expected one of {HEADS}")
 
-    def quality_map(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
-        """Where quality was lost: (B, 1, H, W), >= 0, larger = more visible degradation (head-weighted)."""
-        masked, codes = self.masked_degradation(ref, dist)
+    def needed_branches(self, head: str | None = None) -> Branches:
+        """The feature groups ``head`` (default: the configured one) has a non-zero weight on, read from the
+        current weights (a check of F numbers).
+
+        A group is needed when any of its features' means or deviations has a weight; the pixel branch up to its
+        last stride that has one. A head with no non-zero weight at all (unfitted: a constant score) gets every
+        group, so its score stays connected to the inputs as before.
+        """
+        cfg = self.config
+        nz = (self.head_weights(head) != 0).tolist()  # NaN counts as non-zero
+        if not any(nz):
+            return Branches()
+        n_mean, n_learned, c = sum(cfg.map_channels), sum(cfg.degradation), PixelDegradation.CHANNELS
+        used = [a or b for a, b in zip(nz[:n_mean], nz[n_mean : 2 * n_mean])]  # per map channel
+        pixel = [any(used[i : i + c]) for i in range(n_learned, n_mean, c)]  # per pixel stride
+        return Branches(
+            learned=any(used[:n_learned]),
+            pixel_strides=max((i + 1 for i, on in enumerate(pixel) if on), default=0),
+            haar=any(nz[2 * n_mean :]),
+        )
+
+    def forward(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+        """Scores (B,) from the configured head.
+
+        In eval mode only the feature groups the head has a non-zero weight on are computed
+        (:meth:`needed_branches`: the learned path, the pixel branch up to a stride, the Haar block) and the skipped
+        features are set to 0. The pruning is exact: a skipped feature has weight 0, and ``0 * log1p(0 / scale)``
+        (few-label head) or ``0 / scale * 0`` (label-free head) is the same 0 as the unpruned ``0 * log1p(f / scale)``
+        for any finite ``f``, so the scores equal ``score_features(pooled_features(ref, dist))`` bitwise, and so
+        do their gradients with respect to the inputs. It exists because the fitted few-label heads are sparse
+        (the shipped causal-iqa head uses 3 of 140 features: one pixel channel at stride 2 and the Haar block), so
+        the learned encoder and most of the pixel branch would otherwise be computed only to be multiplied by 0.
+        In train mode everything is computed, so every parameter gets its gradient (zero where unused), as
+        training's optimiser step (weight decay) expects.
+        """
+        branches = None if self.training else self.needed_branches()
+        return self.score_features(self.pooled_features(ref, dist, branches))
+
+    def quality_map(self, ref: torch.Tensor, dist: torch.Tensor, prune: bool = True) -> torch.Tensor:
+        """Where quality was lost: (B, 1, H, W), >= 0, larger = more visible degradation (head-weighted).
+
+        ``prune``: compute only the feature groups the head has a non-zero weight on (exact, as in
+        :meth:`forward`: a skipped map would add 0 everywhere); False computes them all.
+        """
+        branches = self.needed_branches() if prune else None
+        masked, codes = self.masked_degradation(ref, dist, branches)
         h, w = ref.shape[-2:]
         n_mean = sum(self.config.map_channels)
-        if self.config.head == "few_label":
-            weights = self.fl_weights / self.feature_scale
-        else:
-            weights = self.lf_direction / self.feature_scale
+        weights = self.head_weights() / self.feature_scale
         out = ref.new_zeros((ref.shape[0], 1, h, w))
         start = 0
-        for m in masked:
-            c = m.shape[1]
+        for m, c in zip(self._by_map(masked, branches), self.config.map_channels):
             wm = weights[start : start + c] + weights[n_mean + start : n_mean + start + c]
             start += c
+            if m is None:  # skipped: its weights are 0
+                continue
             contrib = (m * wm.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
             out = out + F.interpolate(contrib, size=(h, w), mode="bilinear", align_corners=False)
-        if self.haar is not None:
+        if "haar" in codes:
             # the three deficits with their own weights; 1 - HaarPSI (a function of all three) shares out equally
-            deficits = self.haar.deficit_map(codes["haar"])
+            deficits = HaarDegradation.deficit_map(codes["haar"])
             wh = weights[2 * n_mean : 2 * n_mean + 3] + weights[2 * n_mean + 3] / 3.0
             contrib = (deficits * wh.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
             out = out + F.interpolate(contrib, size=(h, w), mode="bilinear", align_corners=False)
