@@ -4,7 +4,11 @@
   architecture, without its fixed branches (pixel maps, Haar block), and with a half-width encoder;
 - the operators with the largest self CPU time in one forward pass of the shipped architecture (torch.profiler).
 
-Usage: python bench/profile.py [--threads 2] [--repeats 20] [--top 12]
+This is the full computation (every branch): the models here have unfitted heads (all weights 0), for which
+inference computes everything. A fitted sparse head computes less (see ``CausalIQA.needed_branches``); its speed is
+what bench/speed.py measures.
+
+Usage: python bench/profile_model.py [--threads 2] [--repeats 20] [--top 12]
 """
 
 from __future__ import annotations
