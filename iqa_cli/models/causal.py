@@ -709,8 +709,8 @@ def build_robust(config: CausalConfig | dict | None = None) -> CausalIQA:
 register(
     ModelSpec(
         name="causal-iqa-robust",
-        description="CPRL variant of causal-iqa: soft-ranking channel activations, PNS-guided minimax fine-tuning "
-        "against worst-case perturbations",
+        description="Robust variant of causal-iqa: visibility floor on the fixed branches, head refitted on clean "
+        "and worst-case perturbed features (CPRL minimax; soft-ranking activations in its learned network)",
         higher_is_better=True,
         scale=(0.0, 100.0),
         unit="quality 0-100 (100 = identical)",
