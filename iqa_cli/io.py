@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Literal
 import cv2
 import numpy as np
 
+from iqa_cli.atomic import new_file_mode
 from iqa_cli.errors import ImageError, SizeMismatchError, UsageError
 
 if TYPE_CHECKING:
@@ -251,6 +252,7 @@ def write_image(path: str | Path, pixels: np.ndarray, bit_depth: int = 8) -> Non
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(buf.tobytes())
+        os.chmod(tmp, new_file_mode())  # mkstemp's 0o600 otherwise
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from iqa_cli.atomic import new_file_mode
 from iqa_cli.errors import WeightsError
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ def save_weights(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
     os.close(fd)
     try:
         save_file(clean, tmp, metadata=meta)
+        os.chmod(tmp, new_file_mode())  # mkstemp's 0o600 otherwise
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

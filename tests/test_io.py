@@ -341,3 +341,12 @@ def test_write_image_errors(tmp_path: Path) -> None:
         write_image(tmp_path / "missing" / "a.png", px)
     with pytest.raises(ImageError, match="contain NaN"):
         write_image(tmp_path / "a.png", np.full((2, 2, 3), np.nan, np.float32))
+
+
+def test_written_image_gets_the_umask_mode_not_mkstemps(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        write_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.float32))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o644

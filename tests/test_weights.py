@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -167,3 +168,12 @@ def test_cli_reports_weights_errors(image_pair: tuple[Path, Path], random_weight
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.startswith("iqa: error: weights ") and "belong to model 'causal-iqa'" in result.stderr
+
+
+def test_saved_weights_get_the_umask_mode_not_mkstemps(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        save_weights(tmp_path / "w.safetensors", {"x": torch.zeros(2)}, {"model": "causal-iqa"})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o640
