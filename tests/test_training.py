@@ -247,7 +247,7 @@ def test_cli_train_help() -> None:
     result = CliRunner().invoke(app, ["train", "--help"])
     assert result.exit_code == 0
     assert "--robust" in result.stdout and "--steps" in result.stdout and "--widths" in result.stdout
-    assert "--refit-heads" in result.stdout
+    assert "--refit-heads" in result.stdout and "--device" in result.stdout
 
 
 def test_cli_refit_heads_needs_weights_in_out(tmp_path: Path) -> None:
@@ -262,3 +262,37 @@ def test_cli_train_refuses_bad_widths(widths: str) -> None:
     result = CliRunner().invoke(app, ["train", "--widths", widths, "--workdir", "/nonexistent/never-made"])
     assert result.exit_code == 2
     assert "--widths" in result.output
+
+
+def test_cli_train_device_that_is_not_here_is_an_error_not_a_fallback() -> None:
+    if torch.cuda.is_available():
+        args = ["train", "--robust", "--device", "cuda", "--workdir", "/nonexistent/never-made"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2 and "--device" in result.output  # the robust stage runs on the CPU only
+    else:
+        result = CliRunner().invoke(app, ["train", "--device", "cuda", "--workdir", "/nonexistent/never-made"])
+        assert result.exit_code != 0 and "no CUDA GPU" in result.output
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU available")
+def test_train_on_cuda_returns_a_cpu_model_close_to_the_cpu_run(trained: dict, tmp_path: Path) -> None:
+    calls, on_step = recorder()
+    ckpt = tmp_path / "ckpt.safetensors"
+    model = selfsup.train(
+        tiny_images(), TrainConfig(**TINY), checkpoint=ckpt, checkpoint_every=2, on_step=on_step, device="cuda"
+    )
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    assert [s for s, _ in calls] == [1, 2, 3]
+    for (_, gpu), (_, cpu) in zip(calls, trained["calls"]):
+        assert gpu["total"] == pytest.approx(cpu["total"], rel=1e-2)
+    # resuming the GPU run from its checkpoint continues on the GPU
+    resumed_calls, on_resumed = recorder()
+    selfsup.train(
+        tiny_images(),
+        TrainConfig(**(TINY | {"steps": 4})),
+        checkpoint=ckpt,
+        checkpoint_every=2,
+        on_step=on_resumed,
+        device="cuda",
+    )
+    assert [s for s, _ in resumed_calls] == [4]

@@ -41,6 +41,13 @@ def train(
             "--widths", help="Encoder channels of the 3 stages, e.g. 8,16,24; content and degradation codes get half."
         ),
     ] = "16,32,48",
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            help="Where the network trains and the heads' features are computed: cpu, cuda, cuda:N, mps or auto.",
+        ),
+    ] = "cpu",
     refit_heads: Annotated[
         bool,
         typer.Option(
@@ -51,6 +58,7 @@ def train(
 ) -> None:
     """Train causal-iqa from pristine images (no human scores), fit its heads, write weights/ (label-free recipe)."""
     from iqa_cli.cli import fail
+    from iqa_cli.device import resolve_device
     from iqa_cli.errors import IQAError
     from iqa_cli.train.run import run_robust, run_training
 
@@ -64,6 +72,11 @@ def train(
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     try:
+        target = str(resolve_device(device))
+        if target != "cpu" and (robust or refit_heads):
+            raise typer.BadParameter(
+                "--robust and --refit-heads run on the CPU only; leave --device out", param_hint="--device"
+            )
         if robust:
             extra = {} if visibility is None else {"visibility": visibility}
             summary = run_robust(out, workdir, steps=robust_steps, seed=seed, threads=threads, **extra)
@@ -74,7 +87,14 @@ def train(
                     f"{refit_from} does not exist: --refit-heads needs trained weights in --out", param_hint="--out"
                 )
             summary = run_training(
-                out, workdir, steps=steps, seed=seed, threads=threads, widths=stage_widths, refit_from=refit_from
+                out,
+                workdir,
+                steps=steps,
+                seed=seed,
+                threads=threads,
+                widths=stage_widths,
+                refit_from=refit_from,
+                device=target,
             )
     except IQAError as exc:
         fail(exc)

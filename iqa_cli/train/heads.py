@@ -22,8 +22,10 @@ from iqa_cli.models.causal import CausalIQA
 
 @torch.inference_mode()
 def collect_features(model: CausalIQA, pairs: Iterable[tuple[np.ndarray, np.ndarray]], batch: int = 8) -> np.ndarray:
-    """Pooled masked degradation features (N, F) for (ref, dist) HxWxC float arrays (same size within a batch)."""
+    """Pooled masked degradation features (N, F) for (ref, dist) HxWxC float arrays (same size within a batch),
+    computed on the device the model is on."""
     model.eval()
+    device = model.fl_bias.device
     rows: list[np.ndarray] = []
     buf_r: list[np.ndarray] = []
     buf_d: list[np.ndarray] = []
@@ -31,9 +33,9 @@ def collect_features(model: CausalIQA, pairs: Iterable[tuple[np.ndarray, np.ndar
     def flush() -> None:
         if not buf_r:
             return
-        r = torch.from_numpy(np.stack(buf_r)).permute(0, 3, 1, 2).float()
-        d = torch.from_numpy(np.stack(buf_d)).permute(0, 3, 1, 2).float()
-        rows.append(model.pooled_features(r, d).numpy())
+        r = torch.from_numpy(np.stack(buf_r)).permute(0, 3, 1, 2).float().to(device)
+        d = torch.from_numpy(np.stack(buf_d)).permute(0, 3, 1, 2).float().to(device)
+        rows.append(model.pooled_features(r, d).cpu().numpy())
         buf_r.clear()
         buf_d.clear()
 

@@ -202,7 +202,7 @@ def fit_heads(model: CausalIQA, train_images: Sequence[np.ndarray], dev: DevFeat
     fl = fit_few_label_on(dev.features, dev.mos, scale, groups[group], ridge)
     install_heads(model, scale, lf, fl, floor=1.0)
     with torch.no_grad():
-        lf_scores = model.head_label_free(torch.from_numpy(dev.features).float()).numpy()
+        lf_scores = model.head_label_free(torch.from_numpy(dev.features).float().to(model.lf_tau.device)).cpu().numpy()
     summary = {
         "train_dev_pairs": len(dev.mos),
         "label_free_srcc_train_dev": round(srcc(lf_scores, dev.mos), 4),
@@ -240,12 +240,15 @@ def run_training(
     on_step: Callable[[int, dict[str, float]], None] | None = None,
     widths: tuple[int, int, int] = (16, 32, 48),
     refit_from: Path | None = None,
+    device: str = "cpu",
 ) -> dict:
     """The whole recipe; writes ``out_dir/causal-iqa.safetensors`` and updates the manifest. Returns a summary.
 
     ``widths``: encoder channels per stage; the content and degradation codes get half of each.
     ``refit_from``: a causal-iqa weights file whose trained encoder is kept (steps 2-5 only: the heads are refitted);
     its training recipe is carried over, so the file still says how the encoder was made.
+    ``device``: where the self-supervised stage trains and the heads' features are computed (``cpu``, ``cuda``, ...;
+    recorded in the recipe).
     """
     from iqa_cli.devset import load_refs, pristine_paths
     from iqa_cli.train.data import load_images
@@ -270,15 +273,19 @@ def run_training(
         arch = CausalConfig(widths=tuple(widths), content=halves, degradation=halves)
         cfg = TrainConfig(steps=steps, seed=seed, model=arch.to_dict())
         ckpt = workdir / "checkpoint.safetensors"
-        model = train(images, cfg, checkpoint=ckpt, checkpoint_every=200, on_step=on_step)
+        model = train(images, cfg, checkpoint=ckpt, checkpoint_every=200, on_step=on_step, device=device)
+        command = f"iqa train --steps {steps} --seed {seed} --widths {','.join(str(w) for w in widths)}"
         recipe = cfg.to_dict() | {
-            "command": f"iqa train --steps {steps} --seed {seed} --widths {','.join(str(w) for w in widths)}",
+            "command": command + (f" --device {device}" if device != "cpu" else ""),
+            "device": device,
         }
     t_train = time.perf_counter() - t0
     dev_cache = workdir / "dev_train_features.npz"
+    model.to(device)  # features for the heads on the training device; the fits themselves are numpy
     dev = dev_features(model, load_refs(dev_train_refs()), seed=seed)
     np.savez(dev_cache, features=dev.features, mos=dev.mos, type_ids=dev.type_ids, levels=dev.levels)
     summary = fit_heads(model, images, dev, seed=seed)
+    model.cpu()
     cfg_model = model.config.to_dict() | {"head": summary["default_head"]}
     final = CausalIQA(cfg_model)
     final.load_state_dict(model.state_dict())

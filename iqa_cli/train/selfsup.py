@@ -171,8 +171,9 @@ def train(
     checkpoint: Path | None = None,
     checkpoint_every: int = 250,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
+    device: str | torch.device = "cpu",
 ) -> CausalIQA:
-    """Self-supervised training; returns the model (heads not fitted yet).
+    """Self-supervised training; returns the model (heads not fitted yet), on the CPU.
 
     Args:
         images: pristine images, HxWx3 uint8 or float32 in [0, 1].
@@ -181,12 +182,16 @@ def train(
         checkpoint: file to save/resume the training state (safetensors, no pickle).
         checkpoint_every: steps between checkpoints.
         on_step: called after every step with (step, loss values).
+        device: where the networks train (crops and degradations are made on the CPU). A run on a GPU follows the
+            same recipe but not the same floating-point path: its weights are close to, not equal to, a CPU run's.
     """
     torch.manual_seed(cfg.seed)
     names = list(cfg.distortion_names) or distortions.names()
     model = model or CausalIQA(CausalConfig.from_dict(cfg.model))
     decoder = InterventionDecoder(model.config)
     classifier = nn.Linear(model.config.n_learned_features, len(set(names)))
+    for module in (model, decoder, classifier):
+        module.to(device)
     params = list(model.parameters()) + list(decoder.parameters()) + list(classifier.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0
@@ -198,7 +203,7 @@ def train(
     t0 = time.perf_counter()
     for step in range(start, cfg.steps):
         rng = np.random.default_rng([cfg.seed, step])
-        batch = sampler.sample(cfg.batch, rng)
+        batch = tuple(t.to(device) for t in sampler.sample(cfg.batch, rng))
         out = losses(model, decoder, classifier, batch, cfg)
         for group in opt.param_groups:  # cosine schedule, a pure function of the step (resumes exactly)
             group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(cfg.steps, 1)))
@@ -220,7 +225,7 @@ def train(
         if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == cfg.steps):
             _save_checkpoint(checkpoint, step + 1, model, decoder, classifier, opt)
     model.eval()
-    return model
+    return model.cpu()
 
 
 def _save_checkpoint(
