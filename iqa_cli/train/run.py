@@ -326,14 +326,23 @@ def ship_weights(out_dir: Path, name: str, model: CausalIQA, recipe: dict, data:
     return path, sha
 
 
-def update_manifest(folder: Path, file_name: str, sha: str, model: str, config: dict, recipe: dict, data: dict) -> None:
+def update_manifest(
+    folder: Path,
+    file_name: str,
+    sha: str,
+    model: str,
+    config: dict,
+    recipe: dict,
+    data: dict,
+    arch: str = "CausalIQA",
+) -> None:
     """Add or replace one file's entry in ``manifest.json``."""
     path = folder / "manifest.json"
     manifest = json.loads(path.read_text()) if path.exists() else {"format": 1, "files": {}}
     manifest["files"][file_name] = {
         "sha256": sha,
         "model": model,
-        "arch": "CausalIQA",
+        "arch": arch,
         "config": config,
         "recipe": recipe,
         "data": data,
