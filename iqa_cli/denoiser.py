@@ -44,12 +44,11 @@ class SmallDnCNN(nn.Module):
 @lru_cache(maxsize=1)
 def load_denoiser(path: Path | None = None) -> SmallDnCNN:
     """The shipped denoiser (strict, hash-checked against ``manifest.json``), or the file at ``path``."""
-    from iqa_cli.weights import load_manifest, load_state_strict, read_weights, weights_dir
+    from iqa_cli.weights import load_state_strict, read_weights, shipped_path
 
     if path is None:
-        folder = weights_dir()
-        expected = load_manifest(folder)["files"][WEIGHTS]["sha256"]
-        tensors, meta = read_weights(folder / WEIGHTS, expected_sha256=expected)
+        shipped, expected = shipped_path(WEIGHTS)
+        tensors, meta = read_weights(shipped, expected_sha256=expected)
     else:
         tensors, meta = read_weights(path)
     arch = meta.get("config") or {}
@@ -60,8 +59,8 @@ def load_denoiser(path: Path | None = None) -> SmallDnCNN:
 
 @torch.inference_mode()
 def denoise(img: np.ndarray, model: SmallDnCNN | None = None) -> np.ndarray:
-    """Denoise an ``(H, W, 3)`` float image in [0, 1]; returns float32 clipped to [0, 1]. Runs on the CPU, one
-    thread-pool call: deterministic for a given torch build."""
+    """Denoise an ``(H, W, 3)`` float image in [0, 1] on the CPU, the whole image in one pass; returns float32
+    clipped to [0, 1]."""
     model = model or load_denoiser()
     x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
     out = model(x)[0].permute(1, 2, 0).clamp(0.0, 1.0)

@@ -202,7 +202,7 @@ def fit_heads(model: CausalIQA, train_images: Sequence[np.ndarray], dev: DevFeat
     fl = fit_few_label_on(dev.features, dev.mos, scale, groups[group], ridge)
     install_heads(model, scale, lf, fl, floor=1.0)
     with torch.no_grad():
-        lf_scores = model.head_label_free(torch.from_numpy(dev.features).float().to(model.lf_tau.device)).cpu().numpy()
+        lf_scores = model.head_label_free(torch.from_numpy(dev.features).float().to(model.fl_bias.device)).cpu().numpy()
     summary = {
         "train_dev_pairs": len(dev.mos),
         "label_free_srcc_train_dev": round(srcc(lf_scores, dev.mos), 4),
