@@ -111,17 +111,17 @@ def weights_note(info: dict[str, Any]) -> str:
     return note + f" from {info.get('weights')}, NOT the shipped default" + (f" ({extra})" if extra else "")
 
 
-def _check_inputs(*paths: Path) -> None:
-    """Inputs exist and are readable files, checked before a model loads (one line, exit 1)."""
-    from iqa_cli.errors import ImageError
-
-    for path in paths:
-        if path.is_dir():
-            raise ImageError(f"cannot read image '{path}': it is a folder, not a file")
-        if not path.exists():
-            raise ImageError(f"cannot read image '{path}': file not found")
-        if not os.access(path, os.R_OK):
-            raise ImageError(f"cannot read image '{path}': permission denied — check the file's permissions")
+def _check_readable(path: Path | None, what: str, error: type[IQAError]) -> None:
+    """An input file exists and is readable, checked before any work (one line, exit 1 for data errors)."""
+    if path is None:
+        return
+    prefix = f"cannot read {what} '{path}'" if what == "image" else f"cannot read {what} {path}"
+    if path.is_dir():
+        raise error(f"{prefix}: it is a folder, not a file")
+    if not path.exists():
+        raise error(f"{prefix}: file not found")
+    if not os.access(path, os.R_OK):
+        raise error(f"{prefix}: permission denied")
 
 
 def fail(exc: BaseException) -> NoReturn:
@@ -182,7 +182,11 @@ def score(
             if map_out.suffix.lower() != ".png":
                 raise UsageError(f"--map {map_out}: the quality map is written as PNG — give a .png file name")
             check_output_path(map_out, "--map")
-        _check_inputs(ref, dist)
+        from iqa_cli.errors import ImageError, WeightsError
+
+        _check_readable(ref, "image", ImageError)
+        _check_readable(dist, "image", ImageError)
+        _check_readable(weights, "weights file", WeightsError)
         t0 = time.perf_counter()
         scorer = load_model(model, weights=weights, device=device)
         if map_out is not None and not scorer.has_quality_map:
@@ -282,8 +286,11 @@ def batch(
     console = _stderr()
     try:
         from iqa_cli.api import load_model
-        from iqa_cli.errors import PairingError
+        from iqa_cli.errors import PairingError, WeightsError
         from iqa_cli.results import ResultSink
+
+        _check_readable(pairs_csv, "pairs file", PairingError)
+        _check_readable(weights, "weights file", WeightsError)
 
         sink = ResultSink(output, fmt.value, resume=resume, retry_failed=retry_failed)  # checks -o, reads it
         pairing = batch_mod.discover(ref_dir, dist_dir, pairs_csv, match.value)
@@ -376,6 +383,12 @@ def evaluate(
     from iqa_cli.terminal import progress_bar
 
     console = _stderr()
+    try:
+        from iqa_cli.errors import WeightsError
+
+        _check_readable(weights, "weights file", WeightsError)
+    except IQAError as exc:
+        fail(exc)
     bar = progress_bar(console, progress)
     with ExitStack() as stack:
 
