@@ -106,9 +106,9 @@ def weights_note(info: dict[str, Any]) -> str:
         return "no weights"
     note = f"weights {sha[:12]}"
     if info.get("weights_shipped"):
-        return note + " (shipped)"
+        return note + ", shipped"
     extra = ", ".join(f"{k} {info[f'weights_{k}']}" for k in ("kind", "domain") if info.get(f"weights_{k}"))
-    return note + f" from {info.get('weights')}, NOT the shipped default" + (f" ({extra})" if extra else "")
+    return note + f" from {info.get('weights')}, NOT the shipped default" + (f": {extra}" if extra else "")
 
 
 def _check_readable(path: Path | None, what: str, error: type[IQAError]) -> None:

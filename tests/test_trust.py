@@ -216,7 +216,7 @@ def test_adapted_weights_name_their_kind_and_domain(tmp_path: Path, image_pair) 
     save_weights(path, model.state_dict(), meta)
     result = iqa("batch", "--pairs", _pairs_csv(tmp_path, *image_pair), "--weights", path, *CPU)
     assert result.exit_code == 0, result.stderr
-    assert "(kind adapted, domain microscopy)" in result.stderr
+    assert "NOT the shipped default: kind adapted, domain microscopy) on cpu" in result.stderr
 
 
 @pytest.mark.skipif(not (REPO / "weights" / "manifest.json").is_file(), reason="no shipped weights")
@@ -226,7 +226,7 @@ def test_shipped_weights_fill_the_column_too(tmp_path: Path, image_pair) -> None
     result = iqa("batch", "--pairs", _pairs_csv(tmp_path, *image_pair), *CPU)
     assert result.exit_code == 0, result.stderr
     assert next(csv.DictReader(io.StringIO(result.stdout)))["weights"] == sha[:12]
-    assert f"weights {sha[:12]} (shipped)" in result.stderr
+    assert f"with causal-iqa (weights {sha[:12]}, shipped) on cpu" in result.stderr
     assert "NOT the shipped" not in result.stderr
 
 
