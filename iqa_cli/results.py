@@ -112,6 +112,7 @@ class ResultSink:
         for row in self._old:
             self._remember(row)
         self._n_old_rows = len(self._old)
+        self._identity: tuple[str, str] | None = None
         self._fh: IO[str] | None = None
         self._writer: RowWriter | None = None
         self.scored = self.failed = self.skipped = self.retried = 0
@@ -125,9 +126,13 @@ class ResultSink:
     def check_identity(self, model: str, weights: str) -> None:
         """Refuse to add rows of ``model``/``weights`` to a file holding rows of another model or weights.
 
+        From then on :meth:`write` also refuses a result of another model or weights (an engine bug), so every row
+        names the weights its score came from.
+
         Raises:
             UsageError: names both and what to do.
         """
+        self._identity = (model, weights)
         for row in self._old:
             if (row["model"], row["weights"]) != (model, weights):
                 raise UsageError(
@@ -165,6 +170,11 @@ class ResultSink:
         if self._writer is None:
             raise RuntimeError("ResultSink.write outside its `with` block")
         row = result.as_dict()
+        if self._identity is not None and (row["model"], row["weights"]) != self._identity:
+            raise RuntimeError(
+                f"result of model {row['model']} (weights {row['weights']}) written to a sink bound to "
+                f"{self._identity[0]} (weights {self._identity[1]})"
+            )
         row["ref"], row["dist"] = os.path.abspath(row["ref"]), os.path.abspath(row["dist"])
         self._writer.write(row)
         self._remember(row)

@@ -177,6 +177,20 @@ def test_an_interrupted_retry_lets_the_last_row_win(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------ provenance (4)
 
 
+def test_a_sink_bound_to_weights_refuses_rows_of_other_weights() -> None:
+    from iqa_cli.api import PairResult
+    from iqa_cli.results import ResultSink
+
+    stream = io.StringIO()
+    sink = ResultSink(None, "csv", stream=stream)
+    sink.check_identity("causal-iqa", "0123456789ab")
+    with sink:
+        sink.write(PairResult("/r.png", "/d.png", "causal-iqa", 50.0, None, "0123456789ab"))
+        with pytest.raises(RuntimeError, match="bound to causal-iqa"):
+            sink.write(PairResult("/r.png", "/e.png", "causal-iqa", 50.0))  # no weights id: "none"
+    assert stream.getvalue().splitlines()[1:] == ["/r.png,/d.png,causal-iqa,0123456789ab,50,"]
+
+
 def test_scores_from_other_weights_name_them(tmp_path: Path, random_weights: Path, image_pair) -> None:
     sha = file_sha256(random_weights)
     ref, dist = image_pair
