@@ -1,15 +1,24 @@
-"""``iqa batch``: discover pairs, score them in order, write one flushed row each, resume, summarise on stderr."""
+"""``iqa batch``: discover pairs and score them in order into a :class:`~iqa_cli.results.ResultSink`.
+
+Library code: nothing here prints or picks exit codes; the CLI renders the summary and maps it to an exit code.
+"""
 
 from __future__ import annotations
 
-import sys
-from contextlib import nullcontext
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from iqa_cli.errors import EXIT_FAILURE, EXIT_OK
-from iqa_cli.output import RowWriter, read_done
+from iqa_cli.errors import UsageError
 from iqa_cli.pairs import Pairing, pair_folders, read_pairs_csv
+from iqa_cli.results import ResultSink, SinkSummary
+from iqa_cli.terminal import progress_bar, report_unmatched  # noqa: F401  (re-exported for commands/*)
+
+if TYPE_CHECKING:
+    from iqa_cli.api import PairResult, Resize, Scorer
+    from iqa_cli.pairs import Pair
 
 
 def discover(ref_dir: Path | None, dist_dir: Path | None, pairs_csv: Path | None, match: str) -> Pairing:
@@ -17,95 +26,38 @@ def discover(ref_dir: Path | None, dist_dir: Path | None, pairs_csv: Path | None
     if pairs_csv is not None:
         return read_pairs_csv(pairs_csv)
     if ref_dir is None or dist_dir is None:
-        from iqa_cli.errors import UsageError
-
         raise UsageError("give two folders (REF_DIR DIST_DIR) or --pairs FILE")
     return pair_folders(ref_dir, dist_dir, mode=match)  # type: ignore[arg-type]
 
 
-def progress_bar(console: Any, enabled: bool) -> Any:
-    """A rich progress bar with rate and ETA on stderr, or a no-op when disabled or stderr is not a terminal."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a batch did: the sink's tally plus timing and the scorer it used."""
 
-    if not enabled or not console.is_terminal:
-        return None
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
-
-
-def report_unmatched(pairing: Pairing, console: Any) -> None:
-    """Unmatched files are listed on stderr, never silently dropped."""
-    for label, items in (("reference", pairing.unmatched_ref), ("distorted", pairing.unmatched_dist)):
-        if items:
-            shown = ", ".join(str(p) for p in items[:10])
-            more = f" (and {len(items) - 10} more)" if len(items) > 10 else ""
-            console.print(f"iqa: {len(items)} {label} image(s) without a partner: {shown}{more}")
+    rows: SinkSummary
+    elapsed: float
+    model: str
+    weights_id: str
+    device: str
 
 
 def run_batch(
+    scorer: Scorer,
+    todo: list[Pair],
+    sink: ResultSink,
     *,
-    ref_dir: Path | None,
-    dist_dir: Path | None,
-    pairs_csv: Path | None,
-    match: str,
-    output: Path | None,
-    fmt: str,
-    resume: bool,
-    model: str | None,
-    weights: Path | None,
-    device: str,
-    resize: str,
-    max_pixels: int,
-    workers: int,
-    progress: bool,
-    console: Any,
-) -> int:
-    """Run a batch; returns the exit code (1 if any pair failed)."""
-    import time
+    resize: Resize = "none",
+    max_pixels: int = 100_000_000,
+    workers: int = 2,
+    on_result: Callable[[PairResult], None] | None = None,
+) -> BatchSummary:
+    """Score ``todo`` (from ``sink.plan``) and write every result through ``sink``; ``on_result`` sees each row."""
+    from iqa_cli.api import score_pairs
 
-    from iqa_cli.api import load_model, score_pairs
-
-    pairing = discover(ref_dir, dist_dir, pairs_csv, match)
-    report_unmatched(pairing, console)
-    if not pairing.pairs:
-        from iqa_cli.errors import PairingError
-
-        where = str(pairs_csv) if pairs_csv is not None else f"{ref_dir} and {dist_dir}"
-        raise PairingError(f"no (ref, dist) pairs found in {where} — check the folders and --match (path/prefix)")
-    scorer = load_model(model, weights=weights, device=device)
-    todo = pairing.pairs
-    done: set[tuple[str, str]] = set()
-    if resume and output is not None:
-        done = read_done(output, fmt)  # type: ignore[arg-type]
-        todo = [p for p in todo if (str(p.ref), str(p.dist)) not in done]
-        console.print(f"iqa: resuming: {len(pairing.pairs) - len(todo)} pair(s) already in {output}, {len(todo)} to go")
-    append = resume and output is not None and output.exists() and output.stat().st_size > 0
-    sink = open(output, "a" if append else "w", encoding="utf-8", newline="") if output else nullcontext(sys.stdout)
-    failed = scored = 0
-    bar = progress_bar(console, progress)
     t0 = time.perf_counter()
-    with sink as stream, bar if bar is not None else nullcontext():
-        writer = RowWriter(stream, fmt, header=not append)  # type: ignore[arg-type]
-        task = bar.add_task("scoring", total=len(todo), rate="") if bar is not None else None
-        for i, result in enumerate(score_pairs(scorer, todo, resize=resize, max_pixels=max_pixels, workers=workers)):
-            writer.write(result.as_dict())
-            if result.error is None:
-                scored += 1
-            else:
-                failed += 1
-            if bar is not None:
-                rate = (i + 1) / max(time.perf_counter() - t0, 1e-9)
-                bar.update(task, advance=1, rate=f"{rate:.1f} pairs/s")
-    elapsed = time.perf_counter() - t0
-    console.print(
-        f"iqa: {scored} scored, {failed} failed, {len(done)} skipped (resume) in {elapsed:.1f}s "
-        f"with {scorer.name} on {scorer.device}"
-    )
-    return EXIT_FAILURE if failed else EXIT_OK
+    with sink:
+        for result in score_pairs(scorer, todo, resize=resize, max_pixels=max_pixels, workers=workers):
+            sink.write(result)
+            if on_result is not None:
+                on_result(result)
+    return BatchSummary(sink.summary(), time.perf_counter() - t0, scorer.name, scorer.weights_id, str(scorer.device))
