@@ -529,6 +529,51 @@ def test_version_via_console_script_style() -> None:
         assert proc.returncode == 0 and proc.stdout == f"iqa {__version__}\n" and proc.stderr == ""
 
 
+# ------------------------------------------------------------------------------------------------ closed stdout
+
+
+def _iqa_with_stdout_closed(args: list[object], cwd: Path, read_first_line: bool) -> tuple[int, bytes, bytes]:
+    """Run ``python -m iqa_cli ARGS`` into a pipe whose reader closes early (after one line, or at once)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("IQA_DEBUG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iqa_cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline() if read_first_line else b""
+    proc.stdout.close()  # like `| head -1`
+    try:
+        err = proc.stderr.read()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    proc.stderr.close()
+    return proc.returncode, first, err
+
+
+def test_batch_into_a_closed_pipe_stops_quietly_with_141(tmp_path: Path) -> None:
+    _pairs(tmp_path, 1)
+    # 3000 rows of ~100 bytes: far more than a pipe holds, so the run must write after the reader has gone
+    (tmp_path / "pairs.csv").write_text("ref,dist\n" + "ref/p0.png,dist/p0.png\n" * 3000)
+    code, first, err = _iqa_with_stdout_closed(["batch", "--pairs", "pairs.csv", "-m", "psnr", *CPU], tmp_path, True)
+    assert first == b"ref,dist,model,weights,score,error\n"
+    assert err == b""  # no traceback, no error line, no summary of a run that did not finish
+    assert code == 141
+
+
+@pytest.mark.parametrize("args", [["models"], ["score", "ref/p0.png", "dist/p0.png", "-m", "psnr", *CPU]])
+def test_any_command_into_a_closed_pipe_exits_141(tmp_path: Path, args: list[str]) -> None:
+    _pairs(tmp_path, 1)
+    code, _, err = _iqa_with_stdout_closed(args, tmp_path, False)
+    assert (code, err) == (141, b"")
+
+
 # ------------------------------------------------------------------------------------------------ library (STYLE)
 
 
