@@ -479,8 +479,9 @@ def main() -> None:
         try:
             app()
         finally:
-            if sys.stdout is stdout:  # what was printed but is still buffered (a bare score) meets a closed pipe here
-                sys.stdout.flush()
+            # what was printed but is still buffered (a bare score) meets a closed pipe here, not at exit
+            if sys.stdout is stdout and stdout is not None:  # None: started with no stdout at all (`>&-`)
+                stdout.flush()
     except BrokenPipeError:
         _stdout_closed()
     except SystemExit:

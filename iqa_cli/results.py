@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from iqa_cli.atomic import new_file_mode
-from iqa_cli.errors import UsageError
+from iqa_cli.errors import IQAError, UsageError
 from iqa_cli.output import Format, RowWriter, read_rows
 
 if TYPE_CHECKING:
@@ -129,6 +129,8 @@ class ResultSink:
             raise UsageError("--resume and --retry-failed need --output FILE")
         if output is not None:
             check_output_path(output)
+        elif stream is None and sys.stdout is None:  # started with stdout closed (`>&-`)
+            raise IQAError("stdout is closed: there is nowhere to write the rows — give -o FILE")
         self.output = output
         self._folder = (os.path.dirname(output) or ".") if output is not None else None  # rows are relative to it
         self.fmt: Format = fmt

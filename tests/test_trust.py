@@ -574,6 +574,25 @@ def test_any_command_into_a_closed_pipe_exits_141(tmp_path: Path, args: list[str
     assert (code, err) == (141, b"")
 
 
+def test_no_stdout_at_all_is_one_line_before_loading(tmp_path: Path) -> None:
+    # started with stdout closed (`iqa batch ... >&-`): rows have nowhere to go; `iqa models` has nothing to report
+    _pairs(tmp_path, 1)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("IQA_DEBUG", None)
+    batch = ["batch", "ref", "dist", "-m", "psnr", *CPU]
+    for args, code, err in ((batch, 1, "iqa: error: stdout is closed: "), (["models"], 0, "")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "iqa_cli", *args],
+            cwd=tmp_path,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: os.close(1),  # noqa: PLW1509
+        )
+        assert proc.returncode == code, proc.stderr
+        assert proc.stderr.startswith(err) and len(proc.stderr.splitlines()) == (1 if err else 0), proc.stderr
+
+
 # ------------------------------------------------------------------------------------------------ library (STYLE)
 
 
