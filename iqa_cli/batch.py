@@ -6,10 +6,11 @@ Library code: nothing here prints or picks exit codes; the CLI renders the summa
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from iqa_cli.errors import UsageError
 from iqa_cli.pairs import Pairing, pair_folders, read_pairs_csv
@@ -55,8 +56,13 @@ def run_batch(
     from iqa_cli.api import score_pairs
 
     t0 = time.perf_counter()
-    with sink:
-        for result in score_pairs(scorer, todo, resize=resize, max_pixels=max_pixels, workers=workers):
+    # closed when a write fails (stdout closed by its reader): the decoding threads stop now, not at exit
+    scored = cast(
+        "Generator[PairResult, None, None]",
+        score_pairs(scorer, todo, resize=resize, max_pixels=max_pixels, workers=workers),
+    )
+    with sink, closing(scored) as results:
+        for result in results:
             sink.write(result)
             if on_result is not None:
                 on_result(result)

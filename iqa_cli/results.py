@@ -4,8 +4,13 @@ Every engine (the threaded :func:`iqa_cli.api.score_pairs`, or any other produci
 writes through one :class:`ResultSink`, so row format, resume and exit-code logic live here only.
 
 Rules:
-    - Rows name files by absolute path; a pair is identified by the canonical (``os.path.realpath``) paths of its
-      ref and dist, so resuming with ``$PWD/...``, from another folder or through a symlink skips what is done.
+    - Rows on stdout name files as the caller gave them (relative stays relative). Rows in an output file name them
+      relative to the file's folder (:func:`path_in_file`), the convention of ``--pairs`` files: an output file can
+      be fed back as ``--pairs``, and a results folder moved together with its images; absolute only where no
+      relative path leads there (another drive).
+    - A pair is identified by the canonical (``os.path.realpath``) paths of its ref and dist, a file's rows being
+      resolved against its folder first, so resuming with ``$PWD/...``, from another folder or through a symlink
+      skips what is done.
     - Rows carry the model and a weights id (sha256 prefix); resuming a file written with other model/weights is
       refused (:class:`~iqa_cli.errors.UsageError`).
     - New rows are appended and flushed one by one (a killed run loses nothing written). When a pair has several
@@ -23,7 +28,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from iqa_cli.atomic import new_file_mode
-from iqa_cli.errors import UsageError
+from iqa_cli.errors import IQAError, UsageError
 from iqa_cli.output import Format, RowWriter, read_rows
 
 if TYPE_CHECKING:
@@ -36,6 +41,28 @@ Key = tuple[str, str]
 def pair_key(ref: str | Path, dist: str | Path) -> Key:
     """Identity of a pair: the canonical absolute paths of its files (symlinks resolved)."""
     return os.path.realpath(ref), os.path.realpath(dist)
+
+
+def path_in_file(path: str | Path, folder: str | Path) -> str:
+    """How a row in an output file in ``folder`` names the image ``path`` (relative to the caller's cwd or absolute).
+
+    Relative to ``folder`` (``os.path.relpath``). The plain relative path is kept when it leads to the same file;
+    where it would not (``..`` leaving a symlinked folder goes to the link target's parent, not the link's), the
+    relative path between the canonical paths is used; absolute where no relative path exists (another drive).
+    """
+    absolute = os.path.abspath(path)
+    try:
+        rel = os.path.relpath(absolute, folder)
+        if os.path.realpath(os.path.join(folder, rel)) == os.path.realpath(absolute):
+            return rel
+        return os.path.relpath(os.path.realpath(absolute), os.path.realpath(folder))
+    except ValueError:  # no relative path between them (Windows: another drive)
+        return absolute
+
+
+def path_from_file(path: str, folder: str | Path) -> str:
+    """The image a row of an output file in ``folder`` names: relative paths are taken from ``folder``."""
+    return os.path.join(folder, path)
 
 
 def check_output_path(path: Path, option: str = "-o") -> None:
@@ -102,7 +129,10 @@ class ResultSink:
             raise UsageError("--resume and --retry-failed need --output FILE")
         if output is not None:
             check_output_path(output)
+        elif stream is None and sys.stdout is None:  # started with stdout closed (`>&-`)
+            raise IQAError("stdout is closed: there is nowhere to write the rows — give -o FILE")
         self.output = output
+        self._folder = (os.path.dirname(output) or ".") if output is not None else None  # rows are relative to it
         self.fmt: Format = fmt
         self.retry_failed = retry_failed
         self._stream_arg = stream
@@ -118,7 +148,10 @@ class ResultSink:
         self.scored = self.failed = self.skipped = self.retried = 0
 
     def _remember(self, row: dict[str, Any]) -> None:
-        key = pair_key(row["ref"], row["dist"])
+        ref, dist = row["ref"], row["dist"]
+        if self._folder is not None:
+            ref, dist = path_from_file(ref, self._folder), path_from_file(dist, self._folder)
+        key = pair_key(ref, dist)
         if key not in self._latest:
             self._order.append(key)
         self._latest[key] = row
@@ -175,7 +208,8 @@ class ResultSink:
                 f"result of model {row['model']} (weights {row['weights']}) written to a sink bound to "
                 f"{self._identity[0]} (weights {self._identity[1]})"
             )
-        row["ref"], row["dist"] = os.path.abspath(row["ref"]), os.path.abspath(row["dist"])
+        if self._folder is not None:
+            row["ref"], row["dist"] = path_in_file(row["ref"], self._folder), path_in_file(row["dist"], self._folder)
         self._writer.write(row)
         self._remember(row)
         if row["error"] is None:

@@ -75,7 +75,102 @@ def test_resume_matches_pairs_by_file_identity(tmp_path: Path, monkeypatch, how:
     rows = rows_of(out)
     assert len(rows) == 8
     assert sorted(Path(r["dist"]).name for r in rows) == [f"p{i}.png" for i in range(8)]
-    assert all(Path(r["ref"]).is_absolute() and Path(r["dist"]).is_absolute() for r in rows)
+    for r in rows:  # named relative to the file's folder, however the run that wrote the row named them
+        name = Path(r["dist"]).name
+        assert not Path(r["ref"]).is_absolute() and not Path(r["dist"]).is_absolute()
+        assert (tmp_path / r["ref"]).resolve() == (work / "ref" / name).resolve()
+        assert (tmp_path / r["dist"]).resolve() == (work / "dist" / name).resolve()
+
+
+# ------------------------------------------------------------------------------------------------ paths in rows
+
+
+def test_headline_command_prints_paths_as_given(monkeypatch) -> None:
+    monkeypatch.chdir(REPO)
+    result = iqa("batch", "examples/ref", "examples/dist", "--match", "prefix")  # README's headline command
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 8
+    for r in rows:
+        assert r["ref"].startswith("examples/ref/") and r["dist"].startswith("examples/dist/"), r
+    assert str(REPO) not in result.stdout
+
+
+def test_rows_in_a_file_are_relative_to_its_folder_and_feed_back_as_pairs(tmp_path: Path, monkeypatch) -> None:
+    project = tmp_path / "project"
+    _pairs(project / "data", 4)
+    (project / "results").mkdir()
+    monkeypatch.chdir(project / "data")
+    first = iqa("batch", "ref", "dist", "-o", "../results/out.csv", "-m", "psnr", *CPU)
+    assert first.exit_code == 0, first.stderr
+    out = project / "results" / "out.csv"
+    rows = rows_of(out)
+    assert [(r["ref"], r["dist"]) for r in rows] == [
+        (f"../data/ref/p{i}.png", f"../data/dist/p{i}.png") for i in range(4)
+    ]
+    scores = [r["score"] for r in rows]
+    before = out.read_bytes()
+
+    # the file fed back as --pairs, resumed into itself from other folders and with $PWD-style paths: nothing to do
+    monkeypatch.chdir(tmp_path)
+    for pairs in (Path("project/results/out.csv"), out):
+        again = iqa("batch", "--pairs", pairs, "-o", pairs, "-m", "psnr", *CPU, "--resume")
+        assert again.exit_code == 0, again.stderr
+        assert "4 pair(s) already in" in again.stderr and "0 to go" in again.stderr
+        assert out.read_bytes() == before
+    # ... or scored into another file elsewhere: the same pairs and scores, named from that file's folder
+    (tmp_path / "other").mkdir()
+    copy = iqa("batch", "--pairs", out, "-o", tmp_path / "other" / "out.csv", "-m", "psnr", *CPU)
+    assert copy.exit_code == 0, copy.stderr
+    rows = rows_of(tmp_path / "other" / "out.csv")
+    assert [r["dist"] for r in rows] == [f"../project/data/dist/p{i}.png" for i in range(4)]
+    assert [r["score"] for r in rows] == scores
+
+    # a results folder moved together with its images still resumes (and feeds back as --pairs)
+    moved = tmp_path / "moved"
+    project.rename(moved)
+    monkeypatch.chdir(moved)
+    again = iqa("batch", "data/ref", "data/dist", "-o", "results/out.csv", "-m", "psnr", *CPU, "--resume")
+    assert again.exit_code == 0, again.stderr
+    assert "4 pair(s) already in" in again.stderr and "0 to go" in again.stderr
+    assert (moved / "results" / "out.csv").read_bytes() == before
+    fed = iqa("batch", "--pairs", "results/out.csv", "-m", "psnr", *CPU)
+    assert fed.exit_code == 0, fed.stderr
+    assert [r["score"] for r in csv.DictReader(io.StringIO(fed.stdout))] == scores
+
+
+def test_rows_in_a_file_under_a_symlinked_folder_still_lead_to_the_images(tmp_path: Path, monkeypatch) -> None:
+    # -o in a/results, a symlink to b/c: "../ref/p0.png" from a/results would leave the link's target (b/c), not
+    # a/results, and reach b/ref; the row must lead to a/ref/p0.png when read back from the file's folder
+    _pairs(tmp_path / "a", 2)
+    (tmp_path / "b" / "c").mkdir(parents=True)
+    (tmp_path / "a" / "results").symlink_to(tmp_path / "b" / "c")
+    monkeypatch.chdir(tmp_path / "a")
+    out = Path("results/out.csv")
+    first = iqa("batch", "ref", "dist", "-o", out, "-m", "psnr", *CPU)
+    assert first.exit_code == 0, first.stderr
+    for r in rows_of(out):
+        name = Path(r["dist"]).name
+        assert not Path(r["ref"]).is_absolute()
+        assert (out.parent / r["ref"]).resolve() == (tmp_path / "a" / "ref" / name).resolve()
+        assert (out.parent / r["dist"]).resolve() == (tmp_path / "a" / "dist" / name).resolve()
+    again = iqa("batch", "--pairs", out, "-o", out, "-m", "psnr", *CPU, "--resume")
+    assert again.exit_code == 0, again.stderr
+    assert "2 pair(s) already in" in again.stderr and "0 to go" in again.stderr
+
+
+def test_path_in_file_is_absolute_where_no_relative_path_exists(tmp_path: Path, monkeypatch) -> None:
+    from iqa_cli import results
+
+    image = tmp_path / "img" / "a.png"
+    assert results.path_in_file(image, tmp_path / "out") == os.path.join("..", "img", "a.png")
+
+    def other_drive(path: str, start: str | None = None) -> str:
+        raise ValueError("path is on mount 'D:', start on mount 'C:'")
+
+    monkeypatch.setattr(results.os.path, "relpath", other_drive)
+    assert results.path_in_file(image, tmp_path / "out") == str(image)
+    assert results.path_from_file(str(image), tmp_path / "out") == str(image)  # read back as it is
 
 
 def test_resume_refuses_another_model(tmp_path: Path, random_weights: Path) -> None:
@@ -432,6 +527,70 @@ def test_version_via_console_script_style() -> None:
     for flag in ("--version", "-V"):
         proc = subprocess.run([sys.executable, "-m", "iqa_cli", flag], capture_output=True, text=True, cwd=REPO)
         assert proc.returncode == 0 and proc.stdout == f"iqa {__version__}\n" and proc.stderr == ""
+
+
+# ------------------------------------------------------------------------------------------------ closed stdout
+
+
+def _iqa_with_stdout_closed(args: list[object], cwd: Path, read_first_line: bool) -> tuple[int, bytes, bytes]:
+    """Run ``python -m iqa_cli ARGS`` into a pipe whose reader closes early (after one line, or at once)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("IQA_DEBUG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iqa_cli", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline() if read_first_line else b""
+    proc.stdout.close()  # like `| head -1`
+    try:
+        err = proc.stderr.read()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    proc.stderr.close()
+    return proc.returncode, first, err
+
+
+def test_batch_into_a_closed_pipe_stops_quietly_with_141(tmp_path: Path) -> None:
+    _pairs(tmp_path, 1)
+    # 3000 rows of ~100 bytes: far more than a pipe holds, so the run must write after the reader has gone
+    (tmp_path / "pairs.csv").write_text("ref,dist\n" + "ref/p0.png,dist/p0.png\n" * 3000)
+    code, first, err = _iqa_with_stdout_closed(["batch", "--pairs", "pairs.csv", "-m", "psnr", *CPU], tmp_path, True)
+    assert first == b"ref,dist,model,weights,score,error\n"
+    assert err == b""  # no traceback, no error line, no summary of a run that did not finish
+    assert code == 141
+
+
+@pytest.mark.parametrize("args", [["models"], ["score", "ref/p0.png", "dist/p0.png", "-m", "psnr", *CPU]])
+def test_any_command_into_a_closed_pipe_exits_141(tmp_path: Path, args: list[str]) -> None:
+    _pairs(tmp_path, 1)
+    code, _, err = _iqa_with_stdout_closed(args, tmp_path, False)
+    assert (code, err) == (141, b"")
+
+
+def test_no_stdout_at_all_is_one_line_before_loading(tmp_path: Path) -> None:
+    # started with stdout closed (`iqa batch ... >&-`): rows have nowhere to go; `iqa models` has nothing to report
+    _pairs(tmp_path, 1)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("IQA_DEBUG", None)
+    batch = ["batch", "ref", "dist", "-m", "psnr", *CPU]
+    for args, code, err in ((batch, 1, "iqa: error: stdout is closed: "), (["models"], 0, "")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "iqa_cli", *args],
+            cwd=tmp_path,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: os.close(1),  # noqa: PLW1509
+        )
+        assert proc.returncode == code, proc.stderr
+        assert proc.stderr.startswith(err) and len(proc.stderr.splitlines()) == (1 if err else 0), proc.stderr
 
 
 # ------------------------------------------------------------------------------------------------ library (STYLE)
