@@ -14,8 +14,10 @@ from conftest import degrade, random_causal_model, textured
 from iqa_cli.api import Scorer
 from iqa_cli.errors import ImageError
 from iqa_cli.io import read_image, to_tensor
-from iqa_cli.models.causal import CausalConfig, CausalIQA, InterventionDecoder, MaskingModule
+from iqa_cli.models.causal import CausalConfig, CausalIQA
+from iqa_cli.models.causal.learned import MaskingModule
 from iqa_cli.models.registry import ModelSpec, list_specs
+from iqa_cli.train.decoder import InterventionDecoder
 
 SPECS = list_specs()
 
@@ -147,7 +149,7 @@ def test_haarpsi_matches_an_independent_implementation(shared_data: Path) -> Non
 
 @pytest.mark.parametrize("size", [(1, 1), (3, 5), (8, 8), (33, 47), (64, 96)])
 def test_haar_magnitudes_are_the_haar_filter_convolutions(size: tuple[int, int]) -> None:
-    from iqa_cli.models.baselines import haar_kernels, haar_magnitudes
+    from iqa_cli.models.functional import haar_kernels, haar_magnitudes
 
     lum = 255.0 * torch.rand(2, 1, *size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     for mag, kernel in zip(haar_magnitudes(lum, 3), haar_kernels(3)):
@@ -201,7 +203,7 @@ def test_degradation_of_a_reference_against_itself_is_exactly_null() -> None:
 
 def test_haar_block_is_exactly_null_for_identical_images_and_tracks_haarpsi() -> None:
     from iqa_cli.models.baselines import HaarPSI
-    from iqa_cli.models.causal import HaarDegradation
+    from iqa_cli.models.causal.fixed import HaarDegradation
 
     model = random_causal_model(3)
     assert model.config.haar and model.config.n_features == 2 * sum(model.config.map_channels) + 4
@@ -257,7 +259,7 @@ def test_masking_gain_is_in_zero_one() -> None:
         masked = masking(content, degradation)
     assert (gain > 0).all() and (gain <= 1).all()
     assert gain.min() < 0.2 and gain.max() > 0.6  # the content really modulates it
-    from iqa_cli.models.layers import smooth_abs
+    from iqa_cli.models.functional import smooth_abs
 
     torch.testing.assert_close(masked, smooth_abs(degradation) * gain)
     assert (masked >= 0).all() and (masked <= smooth_abs(degradation)).all()

@@ -12,7 +12,8 @@ from conftest import degrade, random_causal_model, textured
 
 from iqa_cli import api
 from iqa_cli.io import to_tensor
-from iqa_cli.models.causal import Branches, CausalConfig, CausalIQA, PixelDegradation
+from iqa_cli.models.causal import Branches, CausalConfig, CausalIQA, fixed
+from iqa_cli.models.causal.fixed import PixelDegradation
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +85,7 @@ def test_shipped_heads_are_pruned_and_scores_are_bitwise_equal(name: str, pair: 
 @pytest.mark.parametrize("name", ["causal-iqa", "causal-iqa-robust"])
 def test_label_free_head_is_dense_and_equal(name: str, pair: tuple) -> None:
     shipped = api.load_model(name, device="cpu").module
-    model = CausalIQA(CausalConfig.from_dict(shipped.config.to_dict() | {"head": "label_free"}))
-    model.load_state_dict(shipped.state_dict())
-    model.eval()
+    model = shipped.with_config(head="label_free").eval()
     assert model.needed_branches() == Branches()
     ref, dist = pair
     with torch.no_grad():
@@ -149,10 +148,8 @@ def _count_calls(model: CausalIQA, monkeypatch: pytest.MonkeyPatch) -> dict[str,
     model.encoder.register_forward_hook(counter("encoder"))
     assert model.haar is not None
     model.haar.register_forward_hook(counter("haar"))
-    grad_mag = PixelDegradation._grad_mag  # once per stride
-    monkeypatch.setattr(
-        PixelDegradation, "_grad_mag", staticmethod(lambda lum: (counter("pixel_strides")(), grad_mag(lum))[1])
-    )
+    grad_mag = fixed.gradient_magnitude  # once per stride
+    monkeypatch.setattr(fixed, "gradient_magnitude", lambda lum: (counter("pixel_strides")(), grad_mag(lum))[1])
     return calls
 
 
@@ -207,7 +204,7 @@ def test_scorer_tiled_path_is_pruned(monkeypatch: pytest.MonkeyPatch) -> None:
     with torch.no_grad():
         expected = scorer.module(to_tensor(ref_np), to_tensor(dist_np)).item()
     calls = _count_calls(scorer.module, monkeypatch)
-    monkeypatch.setattr(api, "TILE_PIXELS", 32 * 32)  # this pair goes through tiled_pooled_features
+    monkeypatch.setattr(scorer.module, "tile_pixels", 32 * 32)  # this pair goes through tiled_pooled_features
     tiled = scorer.module.tiled_pooled_features
     seen: list[Branches | None] = []
     monkeypatch.setattr(
