@@ -176,11 +176,14 @@ def fit_head(features: np.ndarray, mos: np.ndarray, scale: np.ndarray, ridge: fl
 
 
 def predict(head: FewLabelHead, features: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Scores 0-100 as :meth:`CausalIQA.head_few_label` computes them."""
-    from iqa_cli.models.causal.heads import few_label_mos
+    """Scores 0-100 of the model's few-label head formula (:func:`~iqa_cli.models.causal.heads.few_label_score`),
+    in float64."""
+    import torch
 
-    mos = few_label_mos(features, scale, head.weights, head.bias)
-    return 100.0 * np.clip((mos - head.floor) / (head.bias - head.floor), 0.0, 1.0)
+    from iqa_cli.models.causal.heads import few_label_score
+
+    f, s, w = (torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in (features, scale, head.weights))
+    return few_label_score(f, s, w, head.bias, head.floor).numpy()
 
 
 def cross_validate(

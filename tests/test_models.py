@@ -313,3 +313,24 @@ def test_visibility_floor_mutes_faint_changes_more_than_strong_ones() -> None:
             ratios.append((haar_loss, pixel_mean))
     # a 1-level perturbation keeps a far smaller share of its features than heavy noise does
     assert ratios[0][0] < 0.6 * ratios[1][0] and ratios[0][1] < 0.9 * ratios[1][1], ratios
+
+
+def test_fit_cross_validation_predicts_with_the_model_head_formula() -> None:
+    """``iqa fit``'s out-of-fold predictions are the model's few-label scores, also below the floor (soft tail, not
+    a clip at 0), so its cross-validated figures describe the model it writes."""
+    from iqa_cli.fitting import predict
+    from iqa_cli.models.causal.heads import FewLabelHead, write_heads
+
+    model = CausalIQA().eval()
+    n = model.config.n_features
+    rng = np.random.default_rng(0)
+    scale = rng.uniform(0.5, 2.0, n)
+    head = FewLabelHead(rng.uniform(0.0, 0.05, n).astype(np.float32), 5.0, 1.0)
+    write_heads(model, scale=scale, few_label=head)
+    feats = np.outer([0.0, 0.2, 1.0, 2.6, 3.0], rng.uniform(0.5, 1.5, n)).astype(np.float32)
+    with torch.no_grad():
+        expected = model.head_few_label(torch.from_numpy(feats)).numpy()
+    got = predict(head, feats, model.feature_scale.numpy().astype(np.float64))
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+    assert got[0] == pytest.approx(100.0)
+    assert (got[-2:] > 0).all() and got[-1] < got[-2] < 5.0  # below the floor: distinct, positive, not clipped
