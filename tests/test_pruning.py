@@ -194,7 +194,7 @@ def test_a_head_without_weights_computes_everything(pair: tuple) -> None:
     model = CausalIQA().eval()  # unfitted: fl_weights == 0, a constant score
     assert model.needed_branches() == Branches()
     x = pair[1].clone().requires_grad_(True)
-    assert model(pair[0], x).requires_grad  # still connected to the input, as before
+    assert model(pair[0], x).requires_grad  # still connected to the input
 
 
 def test_scorer_tiled_path_is_pruned(monkeypatch: pytest.MonkeyPatch) -> None:

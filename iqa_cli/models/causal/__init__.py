@@ -2,7 +2,8 @@
 
 Modules: :mod:`.config` (architecture), :mod:`.fixed` (parameter-free pixel and Haar branches), :mod:`.learned`
 (encoder, degradation code, masking), :mod:`.heads` (the two head formulas and their buffers), :mod:`.pruning`
-(which branches a head needs), :mod:`.model` (:class:`CausalIQA`: features, heads, pruned and tiled scoring).
+(which branches a head needs), :mod:`.tiling` (bounded-memory pooling), :mod:`.model` (:class:`CausalIQA`:
+features, heads, pruned and tiled scoring).
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ References:
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import Any
 
@@ -32,6 +31,7 @@ from iqa_cli.models.causal.fixed import HaarDegradation, PixelDegradation, fixed
 from iqa_cli.models.causal.heads import HEADS, few_label_score, label_free_score, register_head_buffers
 from iqa_cli.models.causal.learned import DegradationHead, Encoder, MaskingModule
 from iqa_cli.models.causal.pruning import Branches, needed_branches
+from iqa_cli.models.causal.tiling import tiled_pooled_features
 from iqa_cli.models.functional import smooth_sqrt
 
 TILE_PIXELS = 2048 * 2048
@@ -128,7 +128,7 @@ class CausalIQA(nn.Module):
                 codes["haar"] = self.haar(r, t, half)
         return masked, codes
 
-    def _by_map(self, masked: list[torch.Tensor], branches: Branches | None) -> list[torch.Tensor | None]:
+    def align_maps(self, masked: list[torch.Tensor], branches: Branches | None) -> list[torch.Tensor | None]:
         """``masked`` aligned with the config's maps (:attr:`CausalConfig.map_channels`): None where skipped."""
         maps = iter(masked)
         return [next(maps) if on else None for on in (branches or Branches()).computed_maps(self.config)]
@@ -154,7 +154,7 @@ class CausalIQA(nn.Module):
         # a skipped map stands in as a 1x1 map of zeros: its mean and deviation pool to exactly 0
         maps = [
             m if m is not None else ref.new_zeros((b, c, 1, 1))
-            for m, c in zip(self._by_map(masked, branches), self.config.map_channels)
+            for m, c in zip(self.align_maps(masked, branches), self.config.map_channels)
         ]
         pooled = self.pool(maps)
         if self.haar is None:
@@ -171,48 +171,9 @@ class CausalIQA(nn.Module):
         halo: int = 128,
         branches: Branches | None = None,
     ) -> torch.Tensor:
-        """Same as :meth:`pooled_features` but computed tile by tile, so memory stays bounded on huge images.
-
-        Each tile is extended by ``halo`` pixels (beyond the receptive field) on every side that has neighbours;
-        only the tile's own positions are accumulated, so the result matches the untiled one to float rounding.
-        ``branches`` as in :meth:`pooled_features` (skipped features are exactly 0).
-        """
-        h, w = ref.shape[-2:]
-        if tile % 16 or halo % 16:
-            raise ValueError("tile and halo must be multiples of 16 (the coarsest stride)")
-        channels, strides = self.config.map_channels, self.config.map_strides
-        n_mean = sum(channels)
-        sums = ref.new_zeros((ref.shape[0], n_mean))
-        sq = ref.new_zeros((ref.shape[0], n_mean))
-        haar_sums = ref.new_zeros((ref.shape[0], 6))
-        for y0 in range(0, h, tile):
-            for x0 in range(0, w, tile):
-                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-                ya, xa = max(0, y0 - halo), max(0, x0 - halo)
-                yb, xb = min(h, y1 + halo), min(w, x1 + halo)
-                r_tile, d_tile = ref[..., ya:yb, xa:xb], dist[..., ya:yb, xa:xb]
-                masked, codes = self.masked_degradation(r_tile, d_tile, branches)
-                box = (y0, y1, ya, x0, x1, xa)
-                start = 0
-                for s, c, m in zip(strides, channels, self._by_map(masked, branches)):
-                    if m is not None:  # a skipped map keeps its sums at 0: mean and deviation exactly 0
-                        part = _own_positions(m, s, box, (h, w))
-                        sums[:, start : start + c] += part.sum(dim=(2, 3))
-                        sq[:, start : start + c] += part.pow(2).sum(dim=(2, 3))
-                    start += c
-                if "haar" in codes:
-                    haar_sums += _own_positions(codes["haar"], 2, box, (h, w)).sum(dim=(2, 3))
-        counts = torch.cat(
-            [ref.new_full((c,), float(math.ceil(h / s) * math.ceil(w / s))) for c, s in zip(channels, strides)]
-        )
-        means = sums / counts
-        stds = smooth_sqrt((sq / counts - means.pow(2)).clamp_min(0.0))
-        if self.haar is None:
-            return torch.cat([means, stds], dim=1)
-        if not (branches or Branches()).haar:
-            return torch.cat([means, stds, ref.new_zeros((ref.shape[0], HaarDegradation.FEATURES))], dim=1)
-        haar = self.haar.features(haar_sums / float(math.ceil(h / 2) * math.ceil(w / 2)))
-        return torch.cat([means, stds, haar], dim=1)
+        """Same as :meth:`pooled_features` but computed tile by tile, so memory stays bounded on huge images
+        (:func:`~iqa_cli.models.causal.tiling.tiled_pooled_features`: the same features to float rounding)."""
+        return tiled_pooled_features(self, ref, dist, tile, halo, branches)
 
     def image_features(self, ref: torch.Tensor, dist: torch.Tensor, branches: Branches | None = None) -> torch.Tensor:
         """:meth:`pooled_features` of whole images of any size: tile by tile above :attr:`tile_pixels` pixels."""
@@ -280,7 +241,7 @@ class CausalIQA(nn.Module):
         weights = self.head_weights() / self.feature_scale
         out = ref.new_zeros((ref.shape[0], 1, h, w))
         start = 0
-        for m, c in zip(self._by_map(masked, branches), self.config.map_channels):
+        for m, c in zip(self.align_maps(masked, branches), self.config.map_channels):
             wm = weights[start : start + c] + weights[n_mean + start : n_mean + start + c]
             start += c
             if m is None:  # skipped: its weights are 0
@@ -294,13 +255,3 @@ class CausalIQA(nn.Module):
             contrib = (deficits * wh.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
             out = out + F.interpolate(contrib, size=(h, w), mode="bilinear", align_corners=False)
         return out
-
-
-def _own_positions(m: torch.Tensor, s: int, box: tuple[int, ...], size: tuple[int, int]) -> torch.Tensor:
-    """A tile's own positions of its stride-``s`` map (the halo cut off); ``box`` = (y0, y1, ya, x0, x1, xa): the
-    tile's rows y0:y1 and columns x0:x1, computed from ya, xa on; ``size`` = the whole image's (h, w)."""
-    y0, y1, ya, x0, x1, xa = box
-    top, left = (y0 - ya) // s, (x0 - xa) // s
-    bottom = top + math.ceil((y1 - y0) / s) if y1 < size[0] else m.shape[-2]
-    right = left + math.ceil((x1 - x0) / s) if x1 < size[1] else m.shape[-1]
-    return m[..., top:bottom, left:right]
