@@ -173,7 +173,7 @@ class CausalIQA(nn.Module):
     ) -> torch.Tensor:
         """Same as :meth:`pooled_features` but computed tile by tile, so memory stays bounded on huge images
         (:func:`~iqa_cli.models.causal.tiling.tiled_pooled_features`: the same features to float rounding)."""
-        return tiled_pooled_features(self, ref, dist, tile, halo, branches)
+        return tiled_pooled_features(self, ref, dist, tile=tile, halo=halo, branches=branches)
 
     def image_features(self, ref: torch.Tensor, dist: torch.Tensor, branches: Branches | None = None) -> torch.Tensor:
         """:meth:`pooled_features` of whole images of any size: tile by tile above :attr:`tile_pixels` pixels."""

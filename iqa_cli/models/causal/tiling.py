@@ -22,12 +22,7 @@ if TYPE_CHECKING:
 
 
 def tiled_pooled_features(
-    model: CausalIQA,
-    ref: torch.Tensor,
-    dist: torch.Tensor,
-    tile: int = 1024,
-    halo: int = 128,
-    branches: Branches | None = None,
+    model: CausalIQA, ref: torch.Tensor, dist: torch.Tensor, *, tile: int, halo: int, branches: Branches | None
 ) -> torch.Tensor:
     """(B, F) pooled features of ``model`` for (ref, dist), computed on ``tile`` x ``tile`` tiles with a ``halo``;
     ``branches`` as in :meth:`CausalIQA.pooled_features` (skipped features are exactly 0).
