@@ -12,12 +12,24 @@ from collections.abc import Callable
 from typing import Any
 
 from iqa_cli.models.causal.config import CausalConfig
+from iqa_cli.models.causal.fixed import HaarDegradation, PixelDegradation, fixed_colour
 from iqa_cli.models.causal.heads import HEAD_BUFFERS, HEADS
 from iqa_cli.models.causal.model import CausalIQA
 from iqa_cli.models.causal.pruning import Branches
 from iqa_cli.models.registry import ModelSpec, register
 
-__all__ = ["HEADS", "HEAD_BUFFERS", "Branches", "CausalConfig", "CausalIQA", "build", "build_robust"]
+__all__ = [
+    "HEADS",
+    "HEAD_BUFFERS",
+    "Branches",
+    "CausalConfig",
+    "CausalIQA",
+    "HaarDegradation",
+    "PixelDegradation",
+    "build",
+    "build_robust",
+    "fixed_colour",
+]
 
 
 def build(config: CausalConfig | dict | None = None) -> CausalIQA:
