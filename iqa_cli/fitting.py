@@ -4,7 +4,9 @@ The base model's encoder, masking module and feature scale stay frozen. For ever
 ``ref,dist,score`` CSV the pooled masked degradation features are computed once; a non-negative ridge regression
 (:func:`iqa_cli.train.heads.fit_few_label`: more degradation never raises quality) maps them to the scores. The
 written model is the base with new ``fl_*`` buffers and ``head="few_label"`` in its config: 100 = identical to
-the reference, 0 = a tenth of the score range below the worst-rated pair of the CSV.
+the reference; the floor, a tenth of the score range below the worst-rated pair of the CSV, is where the score
+would reach 0 (it is linear down to 5, then a positive tail: :func:`iqa_cli.models.causal.heads.few_label_score`).
+Cross-validation predicts with that same formula.
 
 Quality of the fit is estimated by k-fold cross-validation with folds split *by reference image* (a reference
 and all its distorted versions are in the same fold, so a fold's test images were never seen in training):
