@@ -297,16 +297,12 @@ def synthetic_features(
 
 def refit_label_free(model: CausalIQA, features: np.ndarray) -> float:
     """Refit ``feature_scale`` and the label-free projection in place; the few-label weights are kept."""
-    import torch
-
+    from iqa_cli.models.causal.heads import write_heads
     from iqa_cli.train.heads import fit_feature_scale, fit_label_free
 
     scale = fit_feature_scale(features)
     direction, tau = fit_label_free(features, scale)
-    with torch.no_grad():
-        model.get_buffer("feature_scale").copy_(torch.from_numpy(scale.astype(np.float32)))
-        model.get_buffer("lf_direction").copy_(torch.from_numpy(direction))
-        model.get_buffer("lf_tau").fill_(tau)
+    write_heads(model, scale=scale, label_free=(direction, tau))
     return tau
 
 
@@ -478,11 +474,8 @@ def adapt(
         features = np.concatenate([features, real])
     tau = refit_label_free(model, features)
 
-    from iqa_cli.models.causal import CausalIQA
-
-    config = {**model.config.to_dict(), "head": "label_free"}
-    adapted = CausalIQA(config)
-    adapted.load_state_dict(model.state_dict())
+    adapted = model.with_config(head="label_free")
+    config = adapted.config.to_dict()
     metadata = {
         "model": "causal-iqa",
         "config": config,

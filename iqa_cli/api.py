@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 Resize = Literal["none", "dist"]
 WEIGHTS_ID_LEN = 12  # hex digits of the weights' sha256 in output rows and summaries
-TILE_PIXELS = 2048 * 2048  # above this many pixels the learned model pools tile by tile (bounded memory)
 ImageLike = str | Path | Image | np.ndarray
 
 
@@ -123,13 +122,9 @@ class Scorer:
         self._check_size(ref.shape[0], ref.shape[1])
         r = to_tensor(ref).to(self.device)
         d = to_tensor(dist).to(self.device)
+        score = getattr(self.module, "score", self.module)  # a model's own inference path (e.g. tiling), or forward
         with torch.inference_mode():
-            tiled = getattr(self.module, "tiled_pooled_features", None)
-            if tiled is not None and ref.shape[0] * ref.shape[1] > TILE_PIXELS:
-                # only the feature groups the head uses, as the module's own forward does (exact)
-                value = self.module.score_features(tiled(r, d, branches=self.module.needed_branches()))
-            else:
-                value = self.module(r, d)
+            value = score(r, d)
         return float(value.reshape(-1)[0].cpu())
 
     # -- files / arrays -------------------------------------------------------------------------------------------

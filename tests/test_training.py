@@ -14,8 +14,10 @@ from conftest import textured
 from typer.testing import CliRunner
 
 from iqa_cli.cli import app
-from iqa_cli.models.causal import CausalConfig, CausalIQA, InterventionDecoder
+from iqa_cli.models.causal import CausalConfig, CausalIQA
+from iqa_cli.models.causal.heads import FewLabelHead, write_heads
 from iqa_cli.train import heads, run, selfsup
+from iqa_cli.train.decoder import InterventionDecoder
 from iqa_cli.train.selfsup import TrainConfig
 
 TINY = {"steps": 3, "batch": 2, "crop": 32}
@@ -134,7 +136,9 @@ def test_label_free_head_unit_nonnegative_100_at_zero_and_50_at_median() -> None
     assert tau > 0
     planted = (v / scale) / np.linalg.norm(v / scale)
     assert float(direction @ planted) > 0.99  # the principal direction of the planted rank-one structure
-    heads.install_heads(model, scale, (direction, tau), (np.zeros(n, np.float32), 5.0))
+    write_heads(
+        model, scale=scale, label_free=(direction, tau), few_label=FewLabelHead(np.zeros(n, np.float32), 5.0, 1.0)
+    )
     with torch.no_grad():
         assert model.head_label_free(torch.zeros(1, n)).item() == 100.0
         scores = model.head_label_free(torch.from_numpy(feats)).numpy()
@@ -168,7 +172,7 @@ def test_few_label_head_scores_100_at_zero_and_falls_with_every_feature() -> Non
     scale, w = np.ones(n), np.zeros(n, np.float32)
     scale[:3], w[:3] = s, w3
     lf = (np.full(n, 1 / math.sqrt(n), np.float32), 1.0)
-    heads.install_heads(model, scale, lf, (w, b))
+    write_heads(model, scale=scale, label_free=lf, few_label=FewLabelHead(w, b, 1.0))
     with torch.no_grad():
         assert model.head_few_label(torch.zeros(1, n)).item() == 100.0
         for j in range(3):

@@ -26,7 +26,8 @@ from iqa_cli import distortions
 from iqa_cli.errors import TrainingError
 from iqa_cli.eval import srcc
 from iqa_cli.models.causal import CausalConfig, CausalIQA
-from iqa_cli.train.heads import collect_features, fit_feature_scale, fit_few_label, fit_label_free, install_heads
+from iqa_cli.models.causal.heads import FewLabelHead, few_label_mos, read_few_label, read_scale, write_heads
+from iqa_cli.train.heads import collect_features, fit_feature_scale, fit_few_label, fit_label_free
 from iqa_cli.train.selfsup import TrainConfig, train
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ def leave_one_type_out(
         keep = train.type_ids != t
         w, b = fit_few_label_on(train.features[keep], train.mos[keep], scale, columns, ridge)
         sel = test.type_ids == t
-        pred[sel] = b - np.log1p(test.features[sel] / scale) @ w
+        pred[sel] = few_label_mos(test.features[sel], scale, w, b)
     return pred
 
 
@@ -200,7 +201,7 @@ def fit_heads(model: CausalIQA, train_images: Sequence[np.ndarray], dev: DevFeat
     scale = base_scale * softness
     lf = fit_label_free(syn, scale)
     fl = fit_few_label_on(dev.features, dev.mos, scale, groups[group], ridge)
-    install_heads(model, scale, lf, fl, floor=1.0)
+    write_heads(model, scale=scale, label_free=lf, few_label=FewLabelHead(*fl, floor=1.0))
     with torch.no_grad():
         lf_scores = model.head_label_free(torch.from_numpy(dev.features).float().to(model.fl_bias.device)).cpu().numpy()
     summary = {
@@ -286,9 +287,7 @@ def run_training(
     np.savez(dev_cache, features=dev.features, mos=dev.mos, type_ids=dev.type_ids, levels=dev.levels)
     summary = fit_heads(model, images, dev, seed=seed)
     model.cpu()
-    cfg_model = model.config.to_dict() | {"head": summary["default_head"]}
-    final = CausalIQA(cfg_model)
-    final.load_state_dict(model.state_dict())
+    final = model.with_config(head=summary["default_head"])
     recipe |= {
         "n_dev_train_images": N_DEV_TRAIN_IMAGES,
         "n_synthetic": N_SYNTHETIC,
@@ -397,20 +396,18 @@ def run_robust(
     cfg = RobustConfig(steps=steps, seed=seed)
     student = robust_finetune(teacher, images, cfg)
     if visibility != student.config.visibility:
-        seen = CausalIQA(replace(student.config, visibility=visibility))
-        seen.load_state_dict(student.state_dict())
-        student = seen
+        student = student.with_config(visibility=visibility)
         syn = synthetic_features(student, images, seed=seed)
         scale = fit_feature_scale(syn) * head_softness(teacher_scorer.metadata)
         lf = fit_label_free(syn, scale)
-        install_heads(student, scale, lf, (student.fl_weights.numpy(), float(student.fl_bias)), floor=1.0)
+        write_heads(student, scale=scale, label_free=lf, few_label=replace(read_few_label(student), floor=1.0))
     refs = load_refs(dev_train_refs()[:n_images])
     meta = list(make_dev_pairs(refs, load_conditions(), seed=seed, max_side=max_side))
     pairs = [(p.ref, p.dist) for p in meta]
     clean = collect_features(student, iter(pairs), batch=1)
     mos = np.array([p.condition.mean_score for p in meta])
     types = np.array([p.condition.type_id for p in meta])
-    scale = student.feature_scale.numpy()  # softness included
+    scale = read_scale(student)  # softness included
     ridge = head_ridge(teacher_scorer.metadata)
     groups = feature_groups(student)
     feats, labels, tids = [clean], [mos], [types]
@@ -427,9 +424,7 @@ def run_robust(
         }
         group = max(loto, key=lambda k: loto[k])
         w, b = fit_few_label_on(data.features, data.mos, scale, groups[group], ridge)
-        with torch.no_grad():
-            student.fl_weights.copy_(torch.from_numpy(w))
-            student.fl_bias.fill_(b)
+        write_heads(student, few_label=replace(read_few_label(student), weights=w, bias=b))
         history.append({"round": r + 1, "loto_srcc_by_group": loto, "group": group})
         log.info("minimax round %d: %s", r + 1, history[-1])
     summary = {
@@ -438,9 +433,7 @@ def run_robust(
         "few_label_ridge": ridge,
         "default_head": "few_label",
     }
-    cfg_model = student.config.to_dict() | {"head": "few_label"}
-    final = CausalIQA(cfg_model)
-    final.load_state_dict(student.state_dict())
+    final = student.with_config(head="few_label")
     recipe = cfg.to_dict() | {
         "teacher": MODEL_NAME,
         "teacher_sha256": teacher_scorer.weights_sha256,
