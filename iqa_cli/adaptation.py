@@ -20,8 +20,9 @@ What an adaptation does, in order:
    features of synthetic degradations of crops of the domain images (and of the real distorted pairs, if
    given). The few-label head's weights are kept from the base, but the saved config's head is ``label_free``:
    an adapted model scores with the label-free head by default (refit a few-label head with ``iqa fit``).
-5. **Output.** Written atomically (temporary file + rename) with metadata: model, config, base name and
-   sha256, domain, image count and content hash, the recipe and how many steps were resumed.
+5. **Output.** Written atomically (temporary file + rename) with metadata: model, config, base file name and
+   sha256, domain, image count and content hash, the recipe and how many steps were resumed. No machine path is
+   stored, and the file is canonical: the same inputs and seed give the same bytes (same sha256).
 
 The output works anywhere a weights file does: ``iqa score/batch --weights domain.safetensors`` or
 ``load_model(weights=...)``.
@@ -325,7 +326,7 @@ def _load_base(base: str | Path | None) -> tuple[CausalIQA, dict[str, Any]]:
     meta = scorer.metadata
     info = {
         "model": scorer.name,
-        "weights": str(scorer.weights) if scorer.weights else None,
+        "weights": scorer.weights.name if scorer.weights else None,  # a file name, never a machine path
         "sha256": scorer.weights_sha256,
         "domain": meta.get("domain"),
     }

@@ -10,9 +10,9 @@ Cross-validation predicts with that same formula.
 
 Quality of the fit is estimated by k-fold cross-validation with folds split *by reference image* (a reference
 and all its distorted versions are in the same fold, so a fold's test images were never seen in training):
-SRCC and PLCC of the pooled out-of-fold predictions, and per fold. The model written is fitted on all pairs.
-
-End-to-end fine-tuning for many labels is not implemented.
+SRCC and PLCC of the pooled out-of-fold predictions, and per fold. The model written is fitted on all pairs;
+its metadata names the CSV and the base weights by file name and sha256 (no machine path), and the same inputs
+give the same bytes.
 """
 
 from __future__ import annotations
@@ -239,7 +239,6 @@ def fit(
     folds: int = DEFAULT_FOLDS,
     seed: int = 0,
     device: str = "auto",
-    finetune: bool = False,
     force: bool = False,
     progress: Progress | None = None,
 ) -> FitReport:
@@ -254,7 +253,6 @@ def fit(
         folds: cross-validation folds (at most the number of references); 0 or 1 skips cross-validation.
         seed: seed of the fold assignment.
         device: where features are computed.
-        finetune: end-to-end fine-tuning — not implemented; True raises.
         force: overwrite ``out``.
         progress: ``progress("features", done, total)`` callback.
 
@@ -262,16 +260,12 @@ def fit(
         A :class:`FitReport`.
 
     Raises:
-        UsageError: ``out`` exists without ``force``, ``finetune``, bad option values.
+        UsageError: ``out`` exists without ``force``, bad option values.
         DatasetError: the CSV is malformed or names missing files.
         TrainingError: too few pairs, constant scores, unusable pairs.
     """
     t0 = time.perf_counter()
     out = Path(out)
-    if finetune:
-        raise UsageError(
-            "end-to-end fine-tuning (--finetune) is not implemented; drop it to fit the head on frozen features"
-        )
     if out.exists() and not force:
         raise UsageError(f"output {out} already exists — pass --force to overwrite it")
     if ridge < 0 or folds < 0:
@@ -330,7 +324,7 @@ def fit(
     config = fitted.config.to_dict()
     base_info = {
         "model": scorer.name,
-        "weights": str(scorer.weights) if scorer.weights else None,
+        "weights": scorer.weights.name if scorer.weights else None,  # a file name, never a machine path
         "sha256": scorer.weights_sha256,
         "domain": scorer.metadata.get("domain"),
     }
@@ -344,7 +338,7 @@ def fit(
         "base": base_info,
         "domain": scorer.metadata.get("domain"),
         "fit": {
-            "csv": str(pairs_csv),
+            "csv": Path(pairs_csv).name,
             "csv_sha256": file_sha256(pairs_csv),
             "pairs": len(samples),
             "refs": n_refs,

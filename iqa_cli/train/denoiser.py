@@ -85,8 +85,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=Path("weights"))
+    ap.add_argument(
+        "--out", type=Path, default=Path("runs/denoiser"), help="folder (the shipped weights/ needs --force)"
+    )
+    ap.add_argument("--force", action="store_true", help="allow the shipped weights folder and overwriting")
     args = ap.parse_args(argv)
+    from iqa_cli.errors import UsageError
+    from iqa_cli.train.run import check_out_dir
+
+    try:
+        check_out_dir(args.out, WEIGHTS, args.force)
+    except UsageError as exc:
+        ap.exit(2, f"iqa: error: {exc}\n")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     torch.set_num_threads(args.threads)
     images = [im for im in load_images(pristine_paths("train"), max_side=512) if im.dtype == np.uint8]

@@ -7,7 +7,9 @@
    images, never Kodak), each pair labelled with its condition's mean human score.
 4. The default head is chosen by leave-one-type-out cross-validation on those training-image pairs (fit the
    few-label head on 12 types, score the 13th), compared with the label-free head on the same pairs.
-5. Weights + metadata (recipe, data, head choice) written to ``weights/`` and listed in ``manifest.json``.
+5. Weights + metadata (recipe, data, head choice) written to the output folder and listed in its
+   ``manifest.json``. ``iqa train`` writes to a run folder (``<workdir>/weights``) by default; the shipped
+   ``weights/`` folder, or any existing weights file, is only replaced with ``force`` (:func:`check_out_dir`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 import torch
 
 from iqa_cli import distortions
-from iqa_cli.errors import TrainingError
+from iqa_cli.errors import TrainingError, UsageError
 from iqa_cli.eval import srcc
 from iqa_cli.models.causal import CausalConfig, CausalIQA
 from iqa_cli.models.causal.heads import FewLabelHead, few_label_mos, read_few_label, read_scale, write_heads
@@ -232,6 +234,44 @@ def head_softness(metadata: dict) -> float:
     return _head_setting(metadata, "few_label_softness", 1.0)
 
 
+def is_shipped_folder(folder: Path) -> bool:
+    """Whether ``folder`` is the folder of the shipped weights (:func:`iqa_cli.weights.weights_dir`)."""
+    from iqa_cli.errors import WeightsError
+    from iqa_cli.weights import weights_dir
+
+    try:
+        shipped = weights_dir()
+    except WeightsError:  # no shipped folder: nothing to protect
+        return False
+    return folder.resolve() == shipped.resolve()
+
+
+def check_out_dir(out_dir: Path, file_name: str, force: bool = False, in_place: bool = False) -> None:
+    """Refuse, before any work, to replace weights that were not meant to be replaced.
+
+    Without ``force``: ``out_dir`` must not be the shipped weights folder (writing there replaces the installed
+    default model and its manifest), and ``out_dir/file_name`` must not exist. ``in_place`` words the message for
+    ``--refit-heads``, whose input is that file.
+
+    Raises:
+        UsageError: one of the above, or ``out_dir`` is a file.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file — pass a folder for the weights and manifest.json")
+    if force:
+        return
+    if is_shipped_folder(out_dir):
+        raise UsageError(
+            f"--out {out_dir} is the shipped weights folder: writing there replaces the installed default model — "
+            "pass --force to do that on purpose, or leave --out out to write to the run folder"
+        )
+    target = out_dir / file_name
+    if target.exists():
+        if in_place:
+            raise UsageError(f"{target} already exists — pass --force to refit its heads in place, or another --out")
+        raise UsageError(f"{target} already exists — pass --force to overwrite it, or choose another --out")
+
+
 def run_training(
     out_dir: Path,
     workdir: Path,
@@ -242,6 +282,7 @@ def run_training(
     widths: tuple[int, int, int] = (16, 32, 48),
     refit_from: Path | None = None,
     device: str = "cpu",
+    force: bool = False,
 ) -> dict:
     """The whole recipe; writes ``out_dir/causal-iqa.safetensors`` and updates the manifest. Returns a summary.
 
@@ -250,10 +291,14 @@ def run_training(
     its training recipe is carried over, so the file still says how the encoder was made.
     ``device``: where the self-supervised stage trains and the heads' features are computed (``cpu``, ``cuda``, ...;
     recorded in the recipe).
+    ``force``: allow writing into the shipped weights folder and over an existing file (:func:`check_out_dir`,
+    checked before any work).
     """
     from iqa_cli.devset import load_refs, pristine_paths
     from iqa_cli.train.data import load_images
 
+    in_place = refit_from is not None and (out_dir / f"{MODEL_NAME}.safetensors").resolve() == refit_from.resolve()
+    check_out_dir(out_dir, f"{MODEL_NAME}.safetensors", force, in_place=in_place)
     torch.set_num_threads(threads)
     paths = pristine_paths("train")
     if not paths:
@@ -365,6 +410,7 @@ def run_robust(
     n_images: int = 16,
     max_side: int = 256,
     visibility: float = ROBUST_VISIBILITY,
+    force: bool = False,
 ) -> dict:
     """CPRL variant of causal-iqa (``out_dir``'s, else the shipped one): soft-ranking activations and a PNS-guided
     minimax game.
@@ -380,13 +426,15 @@ def run_robust(
        which changes barely register: imperceptible perturbations move far less), so the feature scale and the
        label-free head are refitted on synthetic degradations (the teacher's softness kept).
 
-    Writes ``out_dir/causal-iqa-robust.safetensors`` and updates the manifest. Returns a summary.
+    Writes ``out_dir/causal-iqa-robust.safetensors`` and updates the manifest (``force``: also into the shipped
+    weights folder or over an existing file, see :func:`check_out_dir`). Returns a summary.
     """
     from iqa_cli.api import load_model
     from iqa_cli.devset import load_conditions, load_refs, make_dev_pairs, pristine_paths
     from iqa_cli.train.data import load_images
     from iqa_cli.train.robust import RobustConfig, adversarial_features, robust_finetune
 
+    check_out_dir(out_dir, f"{ROBUST_NAME}.safetensors", force)
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     teacher_file = out_dir / f"{MODEL_NAME}.safetensors"  # the causal-iqa beside it (weights/ by default)
