@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from iqa_cli import distortions
 from iqa_cli.models.causal import HEAD_BUFFERS, CausalConfig, CausalIQA, InterventionDecoder
+from iqa_cli.synth import distortions
 
 log = logging.getLogger(__name__)
 
