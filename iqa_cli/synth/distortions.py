@@ -16,8 +16,7 @@ no meaning without chroma and are flagged ``grey_ok=False`` (``apply`` raises :c
 ``brighten``/``darken`` apply their luminance curve (the Lab branch of a grey image is grey).
 
 The physical degradations live in :mod:`iqa_cli.synth.degradations`; this module holds the strength table, the
-one-line wrappers that map strength to parameter and the public API. It passes ~300 lines because the 26-row table
-and the 26 wrappers read as one list, so they are kept together.
+registry rows that map strength to parameter, and the public API.
 """
 
 from __future__ import annotations
@@ -97,7 +96,7 @@ def _param(name: str, strength: float) -> float:
     return float(np.interp(strength, _STRENGTH_GRID, ANCHORS[name]))
 
 
-# ------------------------------------------------------------------------------ registry wrappers
+# -------------------------------------------------------------------------------------- registry
 
 ANCHORS: dict[str, tuple[float, ...]] = {
     # parameter at strength 0, 0.2, 0.4, 0.6, 0.8, 1.0 (strength 0 itself always returns the input)
@@ -130,150 +129,55 @@ ANCHORS: dict[str, tuple[float, ...]] = {
 }
 
 
-def _scaled_side(img: np.ndarray, side_at_kadid: float, minimum: int) -> int:
-    """A length in px that covers the same fraction of ``img`` as ``side_at_kadid`` does of 512x384."""
-    return max(minimum, round(side_at_kadid * math.sqrt(img.shape[0] * img.shape[1] / _KADID_SIZE)))
+def _block_side(img: np.ndarray) -> int:
+    """The side in px (at least 2) that covers the same fraction of ``img`` as KADID's 32 px blocks of 512x384."""
+    return max(2, round(32.0 * math.sqrt(img.shape[0] * img.shape[1] / _KADID_SIZE)))
 
 
-def _d_gaussian_blur(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return gaussian_blur(img, _param("gaussian_blur", s))
-
-
-def _d_lens_blur(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return filter2d(img, disk_kernel(_param("lens_blur", s)))
-
-
-def _d_motion_blur(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return filter2d(img, motion_kernel(_param("motion_blur", s), rng.uniform(0.0, 180.0)))
-
-
-def _d_white_noise(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return white_noise(img, _param("white_noise", s), rng)
-
-
-def _d_colour_noise(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return colour_noise(img, _param("colour_noise", s), rng)
-
-
-def _d_impulse_noise(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return impulse(img, _param("impulse_noise", s), rng)
-
-
-def _d_speckle_noise(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return speckle(img, _param("speckle_noise", s), rng)
-
-
-def _d_correlated_noise(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return correlated_noise(img, _param("correlated_noise", s), rng)
-
-
-def _d_jpeg(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return jpeg(img, round(_param("jpeg", s)))
-
-
-def _d_jpeg2000(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return jpeg2000(img, 2.0 ** _param("jpeg2000", s))
-
-
-def _d_desaturate(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return saturation(img, _param("desaturate", s))
-
-
-def _d_oversaturate(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return saturation(img, _param("oversaturate", s))
-
-
-def _d_colour_shift(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return colour_shift(img, _param("colour_shift", s), rng)
-
-
-def _d_colour_diffusion(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return colour_diffusion(img, _param("colour_diffusion", s))
-
-
-def _d_colour_quantisation(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return quantise_levels(img, round(_param("colour_quantisation", s)))
-
-
-def _d_brighten(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return brighten(img, _param("brighten", s))
-
-
-def _d_darken(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return brighten(img, -_param("darken", s))
-
-
-def _d_mean_shift(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return mean_shift(img, _param("mean_shift", s), rng)
-
-
-def _d_contrast_increase(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return contrast(img, _param("contrast_increase", s))
-
-
-def _d_contrast_decrease(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return contrast(img, -_param("contrast_decrease", s))
-
-
-def _d_jitter(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return jitter(img, _param("jitter", s), rng)
-
-
-def _d_pixelate(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return pixelate(img, _param("pixelate", s))
-
-
-def _d_patch_displacement(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return patch_displacement(img, _param("patch_displacement", s), rng)
-
-
-def _d_colour_blocks(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    count = max(1, round(_param("colour_blocks", s)))
-    return colour_blocks(img, count, _scaled_side(img, 32.0, 2), rng)
-
-
-def _d_sharpen(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return unsharp(img, _param("sharpen", s))
-
-
-def _d_denoise(img: np.ndarray, s: float, rng: np.random.Generator) -> np.ndarray:
-    return nlm_denoise(img, _param("denoise", s), rng, search=11)
-
-
-def _spec(name: str, family: str, grey_ok: bool, fn: DistortionFn) -> tuple[str, DistortionSpec]:
-    return name, DistortionSpec(name=name, family=family, grey_ok=grey_ok, fn=fn)
-
-
-DISTORTIONS: dict[str, DistortionSpec] = dict(
-    [
-        _spec("gaussian_blur", "blur", True, _d_gaussian_blur),
-        _spec("lens_blur", "blur", True, _d_lens_blur),
-        _spec("motion_blur", "blur", True, _d_motion_blur),
-        _spec("white_noise", "noise", True, _d_white_noise),
-        _spec("colour_noise", "noise", False, _d_colour_noise),
-        _spec("impulse_noise", "noise", True, _d_impulse_noise),
-        _spec("speckle_noise", "noise", True, _d_speckle_noise),
-        _spec("correlated_noise", "noise", True, _d_correlated_noise),
-        _spec("jpeg", "compression", True, _d_jpeg),
-        _spec("jpeg2000", "compression", True, _d_jpeg2000),
-        _spec("desaturate", "colour", False, _d_desaturate),
-        _spec("oversaturate", "colour", False, _d_oversaturate),
-        _spec("colour_shift", "colour", False, _d_colour_shift),
-        _spec("colour_diffusion", "colour", False, _d_colour_diffusion),
-        _spec("colour_quantisation", "colour", True, _d_colour_quantisation),
-        _spec("brighten", "luminance", True, _d_brighten),
-        _spec("darken", "luminance", True, _d_darken),
-        _spec("mean_shift", "luminance", True, _d_mean_shift),
-        _spec("contrast_increase", "luminance", True, _d_contrast_increase),
-        _spec("contrast_decrease", "luminance", True, _d_contrast_decrease),
-        _spec("jitter", "geometry", True, _d_jitter),
-        _spec("pixelate", "geometry", True, _d_pixelate),
-        _spec("patch_displacement", "geometry", True, _d_patch_displacement),
-        _spec("colour_blocks", "geometry", True, _d_colour_blocks),
-        _spec("sharpen", "sharpness", True, _d_sharpen),
-        _spec("denoise", "sharpness", True, _d_denoise),
-    ]
+# Each row: name, family, grey_ok and the degradation as ``f(img, parameter, rng)``, the parameter read from ANCHORS.
+_ROWS: tuple[tuple[str, str, bool, DistortionFn], ...] = (
+    ("gaussian_blur", "blur", True, lambda im, p, rng: gaussian_blur(im, p)),
+    ("lens_blur", "blur", True, lambda im, p, rng: filter2d(im, disk_kernel(p))),
+    ("motion_blur", "blur", True, lambda im, p, rng: filter2d(im, motion_kernel(p, rng.uniform(0.0, 180.0)))),
+    ("white_noise", "noise", True, white_noise),
+    ("colour_noise", "noise", False, colour_noise),
+    ("impulse_noise", "noise", True, impulse),
+    ("speckle_noise", "noise", True, speckle),
+    ("correlated_noise", "noise", True, correlated_noise),
+    ("jpeg", "compression", True, lambda im, p, rng: jpeg(im, round(p))),
+    ("jpeg2000", "compression", True, lambda im, p, rng: jpeg2000(im, 2.0**p)),
+    ("desaturate", "colour", False, lambda im, p, rng: saturation(im, p)),
+    ("oversaturate", "colour", False, lambda im, p, rng: saturation(im, p)),
+    ("colour_shift", "colour", False, colour_shift),
+    ("colour_diffusion", "colour", False, lambda im, p, rng: colour_diffusion(im, p)),
+    ("colour_quantisation", "colour", True, lambda im, p, rng: quantise_levels(im, round(p))),
+    ("brighten", "luminance", True, lambda im, p, rng: brighten(im, p)),
+    ("darken", "luminance", True, lambda im, p, rng: brighten(im, -p)),
+    ("mean_shift", "luminance", True, mean_shift),
+    ("contrast_increase", "luminance", True, lambda im, p, rng: contrast(im, p)),
+    ("contrast_decrease", "luminance", True, lambda im, p, rng: contrast(im, -p)),
+    ("jitter", "geometry", True, jitter),
+    ("pixelate", "geometry", True, lambda im, p, rng: pixelate(im, p)),
+    ("patch_displacement", "geometry", True, patch_displacement),
+    ("colour_blocks", "geometry", True, lambda im, p, rng: colour_blocks(im, max(1, round(p)), _block_side(im), rng)),
+    ("sharpen", "sharpness", True, lambda im, p, rng: unsharp(im, p)),
+    ("denoise", "sharpness", True, lambda im, p, rng: nlm_denoise(im, p, rng, search=11)),
 )
+
+
+def _at_strength(name: str, degrade: DistortionFn) -> DistortionFn:
+    """``degrade(img, parameter, rng)`` as ``fn(img, strength, rng)``, through ``name``'s anchor table."""
+
+    def fn(img: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+        return degrade(img, _param(name, strength), rng)
+
+    return fn
+
+
+DISTORTIONS: dict[str, DistortionSpec] = {
+    name: DistortionSpec(name=name, family=family, grey_ok=grey_ok, fn=_at_strength(name, degrade))
+    for name, family, grey_ok, degrade in _ROWS
+}
 
 
 # ------------------------------------------------------------------------------------- public API
