@@ -311,22 +311,29 @@ def test_generic_csv_relative_paths_and_direction(tmp_path: Path) -> None:
     assert dmos.original_higher_is_better is False
 
 
-def test_generic_csv_errors(tmp_path: Path) -> None:
+def test_generic_csv_names_missing_images(tmp_path: Path) -> None:
     path = _make_csv(tmp_path)
     (tmp_path / "dists" / "a_2.png").unlink()
     with pytest.raises(DatasetError, match=r"scores.csv names 1 image.*dists/a_2\.png"):
         load_dataset(path)
-    path.write_text("reference,distorted,mos\nrefs/a.png,dists/a_1.png,1\n")
-    with pytest.raises(DatasetError, match=r"scores CSV '.*' needs a header with columns ref,dist,score "):
-        load_dataset(path)
-    path.write_text("ref,dist,score\nrefs/a.png,dists/a_1.png,\n")
-    with pytest.raises(DatasetError, match=r"scores.csv', line 2: score '' is not a number"):
-        load_dataset(path)
-    path.write_text("ref,dist,score\nrefs/a.png,dists/a_1.png,inf\n")
-    with pytest.raises(DatasetError, match=r"scores.csv', line 2: score 'inf' is not finite"):
-        load_dataset(path)
-    path.write_text("ref,dist,score\n")
-    with pytest.raises(DatasetError, match=r"has a header but no rows"):
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "reference,distorted,mos\nrefs/a.png,dists/a_1.png,1\n",
+            r"scores CSV '.*' needs a header with columns ref,dist,score ",
+        ),
+        ("ref,dist,score\nrefs/a.png,dists/a_1.png,\n", r"scores.csv', line 2: score '' is not a number"),
+        ("ref,dist,score\nrefs/a.png,dists/a_1.png,inf\n", r"scores.csv', line 2: score 'inf' is not finite"),
+        ("ref,dist,score\n", r"has a header but no rows"),
+    ],
+)
+def test_generic_csv_errors(tmp_path: Path, content: str, message: str) -> None:
+    path = _make_csv(tmp_path)
+    path.write_text(content)
+    with pytest.raises(DatasetError, match=message):
         load_dataset(path)
 
 
