@@ -137,3 +137,22 @@ def test_load_refs_reads_rgb() -> None:
     assert img.dtype == np.float32 and img.ndim == 3 and img.shape[2] == 3
     assert img.min() >= 0.0 and img.max() <= 1.0
     assert np.allclose(img * 255, np.rint(img * 255), atol=1e-4)  # 8-bit levels k / 255, as the re-creation expects
+
+
+@needs_data
+def test_pristine_images_read_and_shrunk_as_opencv_does() -> None:
+    """The shared reader and downsizer give the pristine images exactly the values of OpenCV's own 8-bit reading and
+    INTER_AREA shrink (what the shipped weights and the benchmark figures were made with)."""
+    import cv2
+
+    from iqa_cli.train.data import load_rgb_uint8
+
+    paths = devset.pristine_paths("train") + devset.pristine_paths("holdout")
+    for path in paths[::40]:
+        rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        ((_, img),) = devset.load_refs([path])
+        assert img.dtype == np.float32 and np.array_equal(img, rgb.astype(np.float32) / np.float32(255.0))
+        h, w = rgb.shape[:2]
+        f = 200 / max(h, w)
+        small = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+        assert np.array_equal(load_rgb_uint8(path, max_side=200), small)
