@@ -118,7 +118,7 @@ def parse_degradations(spec: str | Sequence[str] | None, grey: bool = False) -> 
     Raises:
         UsageError: unknown family or name, a bad weight, or a colour-only distortion for a grey domain.
     """
-    from iqa_cli import distortions
+    from iqa_cli.synth import distortions
 
     items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else (spec or []))]
     items = [s for s in items if s]
@@ -150,7 +150,7 @@ def parse_degradations(spec: str | Sequence[str] | None, grey: bool = False) -> 
         else:
             raise UsageError(
                 f"unknown degradation {key!r}: expected a family ({', '.join(distortions.FAMILIES)}) "
-                "or a distortion name (see iqa_cli.distortions.names())"
+                "or a distortion name (see iqa_cli.synth.distortions.names())"
             )
         parsed.append((members, weight))
     g = math.gcd(*[w for _, w in parsed])
@@ -196,26 +196,13 @@ def _dedupe(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def _shrink(pixels: np.ndarray, max_side: int) -> np.ndarray:
-    """Area-average float pixels so the longer side is at most ``max_side`` (stays float: no level rounding)."""
-    import cv2
-
-    h, w, c = pixels.shape
-    if max(h, w) <= max_side:
-        return pixels
-    f = max_side / max(h, w)
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    out = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(out.reshape(size[1], size[0], c), dtype=np.float32)
-
-
 def load_domain_images(paths: Sequence[Path], max_side: int = DEFAULT_MAX_SIDE) -> tuple[list[np.ndarray], bool]:
     """Read and check domain images; returns float32 ``HxWxC`` arrays (C 1 if every image is grey) and grey.
 
     Raises:
         TrainingError: listing every unreadable file, or every image smaller than :data:`MIN_SIDE`.
     """
-    from iqa_cli.io import read_image, to_rgb
+    from iqa_cli.io import downsize_to, read_image, to_rgb
 
     images: list[np.ndarray] = []
     unreadable: list[str] = []
@@ -229,7 +216,7 @@ def load_domain_images(paths: Sequence[Path], max_side: int = DEFAULT_MAX_SIDE) 
         if min(img.height, img.width) < MIN_SIDE:
             small.append(f"{path} ({img.width}x{img.height})")
             continue
-        images.append(_shrink(img.pixels, max_side))
+        images.append(downsize_to(img.pixels, max_side))
     if unreadable:
         raise TrainingError(f"cannot read {len(unreadable)} of {len(paths)} domain image(s): " + "; ".join(unreadable))
     if small:
@@ -272,7 +259,7 @@ def synthetic_features(
     Each image gives ``ceil(n_samples / len(images))`` (at least 2) crops of ``min(128, smallest side)`` px,
     each degraded by a distortion drawn from ``names`` at a strength uniform in [0.05, 1]; everything is seeded.
     """
-    from iqa_cli import distortions
+    from iqa_cli.synth import distortions
     from iqa_cli.train.heads import collect_features
 
     crop = min(FIT_CROP, _floor8(min(min(im.shape[:2]) for im in images)))

@@ -111,9 +111,9 @@ def pair_features(
             problems.append(str(exc))
             continue
         if max_side is not None and max(r.shape[:2]) > max_side:
-            from iqa_cli.adaptation import _shrink
+            from iqa_cli.io import downsize_to
 
-            r, d = _shrink(r, max_side), _shrink(d, max_side)
+            r, d = downsize_to(r, max_side), downsize_to(d, max_side)
         with torch.inference_mode():
             rt, dt = to_tensor(r).to(device), to_tensor(d).to(device)
             feats = model.image_features(rt, dt)

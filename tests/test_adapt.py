@@ -140,8 +140,8 @@ def test_two_identical_runs_write_identical_files_without_machine_paths(
 
 
 def test_grey_16bit_levels_survive_into_training_crops(random_weights: Path, tmp_path: Path, monkeypatch) -> None:
-    from iqa_cli import distortions
     from iqa_cli.api import load_model
+    from iqa_cli.synth import distortions
     from iqa_cli.train import selfsup
 
     for i in range(4):  # a narrow band of 16-bit levels: ~13 distinct 8-bit values, thousands of 16-bit ones
@@ -239,7 +239,7 @@ def test_refuses_missing_input_path(random_weights: Path, tmp_path: Path) -> Non
 
 
 def test_parse_degradations_weights_by_repetition() -> None:
-    from iqa_cli import distortions
+    from iqa_cli.synth import distortions
 
     pool = parse_degradations("noise:2,blur:1")
     noise, blur = distortions.names(["noise"]), distortions.names(["blur"])

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from iqa_cli import distortions
 from iqa_cli.api import load_model
+from iqa_cli.synth import distortions
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"

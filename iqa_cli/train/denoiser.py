@@ -1,4 +1,4 @@
-"""Train the KADID "denoise" stand-in (:mod:`iqa_cli.denoiser`) on the training split of the pristine images.
+"""Train the KADID "denoise" stand-in (:mod:`iqa_cli.synth.denoiser`) on the training split of the pristine images.
 
 Each step: random 48x48 crops of training images, white noise with sigma ~ U(0, 100/255) per crop, clipped and
 rounded to 8 bits (as the KADID re-creation makes its noisy input), MSE between the denoised and the clean crop;
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from iqa_cli.denoiser import NAME, WEIGHTS, SmallDnCNN
+from iqa_cli.synth.denoiser import NAME, WEIGHTS, SmallDnCNN
 
 log = logging.getLogger(__name__)
 MAX_SIGMA = 100.0 / 255.0
@@ -77,7 +77,7 @@ def train_denoiser(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from iqa_cli.devset import pristine_paths
+    from iqa_cli.synth.devset import pristine_paths
     from iqa_cli.train.data import load_images
     from iqa_cli.weights import save_weights
 

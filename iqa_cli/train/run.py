@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from iqa_cli import distortions
 from iqa_cli.errors import TrainingError, UsageError
 from iqa_cli.eval import srcc
 from iqa_cli.models.causal import CausalConfig, CausalIQA
 from iqa_cli.models.causal.heads import FewLabelHead, few_label_mos, read_few_label, read_scale, write_heads
+from iqa_cli.synth import distortions
 from iqa_cli.train.heads import collect_features, fit_feature_scale, fit_few_label, fit_label_free
 from iqa_cli.train.selfsup import TrainConfig, train
 
@@ -59,7 +59,7 @@ class DevFeatures:
 
 def dev_train_refs(data_dir: Path | None = None) -> list[Path]:
     """The training images used for the few-label head: every k-th BSDS500 image of the training split."""
-    from iqa_cli.devset import pristine_paths
+    from iqa_cli.synth.devset import pristine_paths
 
     paths = [p for p in pristine_paths("train", data_dir) if "bsds500" in p.parts]
     step = max(1, len(paths) // N_DEV_TRAIN_IMAGES)
@@ -77,7 +77,7 @@ def dev_features(
 
     ``on_pair(ref, dist)`` sees every generated pair once (e.g. to score baselines without re-creating the pairs).
     """
-    from iqa_cli.devset import load_conditions, make_dev_pairs
+    from iqa_cli.synth.devset import load_conditions, make_dev_pairs
 
     conditions = load_conditions()
     meta: list[tuple[float, int, int, str]] = []
@@ -294,7 +294,7 @@ def run_training(
     ``force``: allow writing into the shipped weights folder and over an existing file (:func:`check_out_dir`,
     checked before any work).
     """
-    from iqa_cli.devset import load_refs, pristine_paths
+    from iqa_cli.synth.devset import load_refs, pristine_paths
     from iqa_cli.train.data import load_images
 
     in_place = refit_from is not None and (out_dir / f"{MODEL_NAME}.safetensors").resolve() == refit_from.resolve()
@@ -430,7 +430,7 @@ def run_robust(
     weights folder or over an existing file, see :func:`check_out_dir`). Returns a summary.
     """
     from iqa_cli.api import load_model
-    from iqa_cli.devset import load_conditions, load_refs, make_dev_pairs, pristine_paths
+    from iqa_cli.synth.devset import load_conditions, load_refs, make_dev_pairs, pristine_paths
     from iqa_cli.train.data import load_images
     from iqa_cli.train.robust import RobustConfig, adversarial_features, robust_finetune
 
