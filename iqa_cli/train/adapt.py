@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from iqa_cli.errors import TrainingError, UsageError
-from iqa_cli.train.base import load_base
+from iqa_cli.train.base import load_base, save_derived
 from iqa_cli.train.checkpoint import checkpoint_paths, prepare_checkpoint
 from iqa_cli.train.domain import (
     DEFAULT_FIT_SAMPLES,
@@ -234,25 +234,19 @@ def adapt(
         features = np.concatenate([features, real])
     tau = refit_label_free(model, features)
 
-    adapted = model.with_config(head="label_free")
-    config = adapted.config.to_dict()
-    metadata = {
-        "model": "causal-iqa",
-        "config": config,
-        "kind": "adapted",
-        "default_head": "label_free",
-        "heads_note": "feature_scale and label-free projection refitted on the domain; few-label weights are the "
+    sha = save_derived(
+        out,
+        model.with_config(head="label_free"),
+        "adapted",
+        base_info,
+        domain,
+        heads_note="feature_scale and label-free projection refitted on the domain; few-label weights are the "
         "base's (fitted under the base's encoder and scale) — refit them with `iqa fit`",
-        "base": base_info,
-        "domain": domain,
-        "images": {"count": len(paths), "sha256": digest, "grey": grey, "max_side": max_side},
-        "pairs": {"count": len(pair_list)},
-        "recipe": {**cfg.to_dict(), "fit_samples": len(features) - len(pair_list), "fit_crop": FIT_CROP},
-        "training": {"steps": steps, "resumed_from": resumed_from},
-    }
-    from iqa_cli.weights import save_weights
-
-    sha = save_weights(out, adapted.state_dict(), metadata)
+        images={"count": len(paths), "sha256": digest, "grey": grey, "max_side": max_side},
+        pairs={"count": len(pair_list)},
+        recipe={**cfg.to_dict(), "fit_samples": len(features) - len(pair_list), "fit_crop": FIT_CROP},
+        training={"steps": steps, "resumed_from": resumed_from},
+    )
     ckpt.unlink(missing_ok=True)
     recipe_path.unlink(missing_ok=True)
     return AdaptReport(

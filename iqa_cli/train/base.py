@@ -42,3 +42,23 @@ def load_base(base: str | Path | None, device: str, command: str) -> tuple[Score
         "domain": scorer.metadata.get("domain"),
     }
     return scorer, scorer.module, info
+
+
+def save_derived(
+    out: Path, model: CausalIQA, kind: str, base: dict[str, Any], domain: str | None, **details: Any
+) -> str:
+    """Write ``model`` (derived from ``base`` by ``kind``: ``adapted`` or ``fitted``) to ``out`` with the metadata
+    every derived weights file has — model, config, kind, default head (the config's), base, domain — and
+    ``details``; returns the file's sha256. The same inputs give the same bytes."""
+    from iqa_cli.weights import save_weights
+
+    metadata = {
+        "model": "causal-iqa",
+        "config": model.config.to_dict(),
+        "kind": kind,
+        "default_head": model.config.head,
+        "base": base,
+        "domain": domain,
+        **details,
+    }
+    return save_weights(out, model.state_dict(), metadata)

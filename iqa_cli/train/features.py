@@ -3,7 +3,7 @@
 :func:`collect_features` is the one place features are computed for training: (ref, dist) ``HxWxC`` float arrays
 in, an ``(N, F)`` array out, pairs of one size batched, on the device the model is on, whole images of any size
 (:meth:`~iqa_cli.models.causal.CausalIQA.image_features` tiles very large ones). :func:`pair_features` feeds it
-image files, matched as scoring matches them.
+image files, matched and converted as scoring matches and converts them.
 """
 
 from __future__ import annotations
@@ -26,8 +26,19 @@ Progress = Callable[[str, int, int], None]
 
 
 def to_batch(images: Sequence[np.ndarray], device: torch.device | None = None) -> torch.Tensor:
-    """``(B, C, H, W)`` float32 tensor (on ``device``, else the CPU) of ``HxWxC`` arrays of one size."""
+    """``(B, C, H, W)`` float32 tensor (on ``device``, else the CPU) of ``HxWxC`` arrays of one size: a view of the
+    stacked arrays (channels-last in memory), how training crops enter the model."""
     batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
+    return batch if device is None else batch.to(device)
+
+
+def to_scored_batch(images: Sequence[np.ndarray], device: torch.device | None = None) -> torch.Tensor:
+    """Like :func:`to_batch`, but each image converted as scoring converts it (:func:`iqa_cli.io.to_tensor`, a
+    contiguous ``(1, C, H, W)`` tensor), so features of image files are the ones ``iqa score`` computes to the
+    last bit (the two memory layouts can differ in float rounding)."""
+    from iqa_cli.io import to_tensor
+
+    batch = torch.cat([to_tensor(im) for im in images])
     return batch if device is None else batch.to(device)
 
 
@@ -37,11 +48,13 @@ def collect_features(
     pairs: Iterable[tuple[np.ndarray, np.ndarray]],
     batch: int = 8,
     on_rows: Callable[[int], None] | None = None,
+    stack: Callable[[Sequence[np.ndarray], torch.device], torch.Tensor] = to_batch,
 ) -> np.ndarray:
     """Pooled masked degradation features (N, F) of (ref, dist) ``HxWxC`` float arrays, in order.
 
-    Consecutive pairs of the same size are computed ``batch`` at a time; ``on_rows(n)`` is told the number of rows
-    done after each batch."""
+    Consecutive pairs of the same size are computed ``batch`` at a time, converted to tensors by ``stack``
+    (:func:`to_batch` or :func:`to_scored_batch`); ``on_rows(n)`` is told the number of rows done after each
+    batch."""
     model.eval()
     device = model.fl_bias.device
     rows: list[np.ndarray] = []
@@ -53,7 +66,7 @@ def collect_features(
         nonlocal done
         if not buf_r:
             return
-        rows.append(model.image_features(to_batch(buf_r, device), to_batch(buf_d, device)).cpu().numpy())
+        rows.append(model.image_features(stack(buf_r, device), stack(buf_d, device)).cpu().numpy())
         done += len(buf_r)
         buf_r.clear()
         buf_d.clear()
@@ -115,7 +128,7 @@ def pair_features(
         if progress is not None:
             progress("features", done + len(problems), len(pairs))
 
-    features = collect_features(model, arrays(), batch=1, on_rows=on_rows)
+    features = collect_features(model, arrays(), batch=1, on_rows=on_rows, stack=to_scored_batch)
     if problems:
         raise TrainingError(f"{len(problems)} of {len(pairs)} pair(s) cannot be used: " + "; ".join(problems))
     return features, refs

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from iqa_cli.errors import TrainingError, UsageError
-from iqa_cli.train.base import load_base
+from iqa_cli.train.base import load_base, save_derived
 from iqa_cli.train.features import Progress, pair_features
 from iqa_cli.train.folds import cross_validate, finite
 from iqa_cli.train.heads import fit_head, predict
@@ -143,33 +143,24 @@ def fit(
 
     fitted = model.with_config(head="few_label")
     write_heads(fitted, few_label=head)
-    config = fitted.config.to_dict()
-    from iqa_cli.weights import file_sha256, save_weights
+    from iqa_cli.weights import file_sha256
 
-    metadata = {
-        "model": "causal-iqa",
-        "config": config,
-        "kind": "fitted",
-        "default_head": "few_label",
-        "base": base_info,
-        "domain": scorer.metadata.get("domain"),
-        "fit": {
-            "csv": Path(pairs_csv).name,
-            "csv_sha256": file_sha256(pairs_csv),
-            "pairs": len(samples),
-            "refs": n_refs,
-            "score_kind": data.score_kind,
-            "lower_better": lower_better,
-            "ridge": ridge,
-            "floor": head.floor,
-            "folds": k,
-            "seed": seed,
-            "cv_srcc": cv_srcc,
-            "cv_plcc": cv_plcc,
-            "features": "frozen pooled masked degradation of the base",
-        },
+    fit_details = {
+        "csv": Path(pairs_csv).name,
+        "csv_sha256": file_sha256(pairs_csv),
+        "pairs": len(samples),
+        "refs": n_refs,
+        "score_kind": data.score_kind,
+        "lower_better": lower_better,
+        "ridge": ridge,
+        "floor": head.floor,
+        "folds": k,
+        "seed": seed,
+        "cv_srcc": cv_srcc,
+        "cv_plcc": cv_plcc,
+        "features": "frozen pooled masked degradation of the base",
     }
-    sha = save_weights(out, fitted.state_dict(), metadata)
+    sha = save_derived(out, fitted, "fitted", base_info, scorer.metadata.get("domain"), fit=fit_details)
     return FitReport(
         output=str(out),
         sha256=sha,

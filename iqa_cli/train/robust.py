@@ -28,7 +28,7 @@ import torch
 from iqa_cli.models.causal import CausalIQA
 from iqa_cli.synth import distortions
 from iqa_cli.train.features import to_batch
-from iqa_cli.train.schedule import cosine_lr, set_lr
+from iqa_cli.train.schedule import StepCallback, cosine_lr, descend, report_step
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +37,19 @@ log = logging.getLogger(__name__)
 class RobustConfig:
     """Recipe of the robust fine-tuning (stored in the weights metadata)."""
 
+    eps: float = 4.0 / 255.0
+    """L-inf radius of the worst-case perturbation of the distorted image (the inner max)."""
+    pgd_steps: int = 3
+    """Signed-gradient steps of the inner max."""
+    w_necessity: float = 2.0
+    """Weight of the necessity term against the sufficiency term (robustness against accuracy)."""
     steps: int = 300
+    """Fine-tuning steps (each one PGD attack and one optimiser step)."""
+    lr: float = 3e-4
+    """Peak learning rate of the cosine schedule."""
     batch: int = 8
     crop: int = 96
-    lr: float = 3e-4
-    eps: float = 4.0 / 255.0
-    pgd_steps: int = 3
-    w_necessity: float = 2.0
+    """Pairs per step and the side of their crops."""
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -112,7 +118,7 @@ def robust_finetune(
     teacher: CausalIQA,
     images: Sequence[np.ndarray],
     cfg: RobustConfig,
-    on_step: Callable[[int, dict[str, float]], None] | None = None,
+    on_step: StepCallback | None = None,
 ) -> CausalIQA:
     """Fine-tune the soft-ranking student of ``teacher`` with the minimax game; returns it in eval mode."""
     torch.manual_seed(cfg.seed)
@@ -136,26 +142,9 @@ def robust_finetune(
         sufficiency = (clean - target).abs().mean() / 100.0
         necessity = (attacked - clean).abs().mean() / 100.0
         loss = sufficiency + cfg.w_necessity * necessity
-        set_lr(opt, cosine_lr(cfg.lr, step, cfg.steps))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 5.0)
-        opt.step()
-        values = {
-            "loss": float(loss.detach()),
-            "sufficiency": float(sufficiency.detach()),
-            "necessity": float(necessity.detach()),
-        }
-        if on_step is not None:
-            on_step(step + 1, values)
-        if step % 25 == 0:
-            log.info(
-                "robust step %d/%d %.1fs %s",
-                step + 1,
-                cfg.steps,
-                time.perf_counter() - t0,
-                " ".join(f"{k}={v:.4f}" for k, v in values.items()),
-            )
+        descend(opt, params, loss, cosine_lr(cfg.lr, step, cfg.steps))
+        losses = {"loss": loss, "sufficiency": sufficiency, "necessity": necessity}
+        report_step(log, "robust step", step, cfg.steps, losses, t0, every=25, on_step=on_step)
     student.eval()
     return student
 

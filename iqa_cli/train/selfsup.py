@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from iqa_cli.synth import distortions
 from iqa_cli.train.checkpoint import load_checkpoint, save_checkpoint
 from iqa_cli.train.decoder import InterventionDecoder
 from iqa_cli.train.features import to_batch
-from iqa_cli.train.schedule import cosine_lr, set_lr
+from iqa_cli.train.schedule import StepCallback, cosine_lr, descend, report_step
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def train(
     model: CausalIQA | None = None,
     checkpoint: Path | None = None,
     checkpoint_every: int = 250,
-    on_step: Callable[[int, dict[str, float]], None] | None = None,
+    on_step: StepCallback | None = None,
     device: str | torch.device = "cpu",
 ) -> CausalIQA:
     """Self-supervised training; returns the model (heads not fitted yet), on the CPU.
@@ -213,22 +213,8 @@ def train(
         rng = np.random.default_rng([cfg.seed, step])
         batch = tuple(t.to(device) for t in sampler.sample(cfg.batch, rng))
         out = losses(model, decoder, classifier, batch, cfg)
-        set_lr(opt, cosine_lr(cfg.lr, step, cfg.steps))
-        opt.zero_grad(set_to_none=True)
-        out["total"].backward()
-        torch.nn.utils.clip_grad_norm_(params, 5.0)
-        opt.step()
-        values = {k: float(v.detach()) for k, v in out.items()}
-        if on_step is not None:
-            on_step(step + 1, values)
-        if step % 50 == 0:
-            log.info(
-                "step %d/%d %.1fs %s",
-                step + 1,
-                cfg.steps,
-                time.perf_counter() - t0,
-                " ".join(f"{k}={v:.4f}" for k, v in values.items()),
-            )
+        descend(opt, params, out["total"], cosine_lr(cfg.lr, step, cfg.steps))
+        report_step(log, "step", step, cfg.steps, out, t0, every=50, on_step=on_step)
         if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == cfg.steps):
             save_checkpoint(checkpoint, step + 1, modules, opt)
     model.eval()
