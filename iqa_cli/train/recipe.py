@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from iqa_cli.models.causal import CausalConfig, CausalIQA
 from iqa_cli.models.causal.heads import FewLabelHead, write_heads
 from iqa_cli.train.heads import feature_groups, fit_feature_scale, fit_few_label_on, fit_label_free
 from iqa_cli.train.publish import check_out_dir, ship_weights
+from iqa_cli.train.schedule import StepCallback
 from iqa_cli.train.selection import (
     N_DEV_TRAIN_IMAGES,
     N_SYNTHETIC,
@@ -80,15 +81,16 @@ def fit_heads(model: CausalIQA, train_images: Sequence[np.ndarray], dev: DevFeat
 def run_training(
     out_dir: Path,
     workdir: Path,
+    *,
     steps: int = 2000,
-    seed: int = 0,
-    threads: int = 1,
-    on_step: Callable[[int, dict[str, float]], None] | None = None,
     widths: tuple[int, int, int] = (16, 32, 48),
     refit_from: Path | None = None,
+    seed: int = 0,
+    threads: int = 1,
     device: str = "cpu",
+    on_step: StepCallback | None = None,
     force: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """The whole recipe; writes ``out_dir/causal-iqa.safetensors`` and updates the manifest. Returns a summary.
 
     ``widths``: encoder channels per stage; the content and degradation codes get half of each.

@@ -7,6 +7,7 @@ import logging
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,17 +38,18 @@ ROBUST_VISIBILITY = 8.0
 def run_robust(
     out_dir: Path,
     workdir: Path,
+    *,
     steps: int = 300,
-    seed: int = 0,
-    threads: int = 1,
     rounds: int = 2,
     eps: float = 4.0 / 255.0,
     pgd_steps: int = 5,
     n_images: int = 16,
     max_side: int = 256,
     visibility: float = ROBUST_VISIBILITY,
+    seed: int = 0,
+    threads: int = 1,
     force: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """CPRL variant of causal-iqa (``out_dir``'s, else the shipped one): soft-ranking activations and a PNS-guided
     minimax game.
 
