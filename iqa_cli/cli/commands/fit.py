@@ -40,12 +40,12 @@ def fit(
 
     Folds are split by reference image. The model written is fitted on all pairs (head few_label).
     """
-    from iqa_cli.cli import _stderr, fail
+    from iqa_cli.cli.app import _stderr, fail
     from iqa_cli.errors import IQAError
 
     console = _stderr()
     try:
-        from iqa_cli.batch import progress_bar
+        from iqa_cli.cli.terminal import progress_bar
         from iqa_cli.fitting import fit as run
 
         bar = progress_bar(console, progress)

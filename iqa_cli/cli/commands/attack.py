@@ -16,7 +16,7 @@ from typing import IO, Annotated, Any
 
 import typer
 
-from iqa_cli.cli import (
+from iqa_cli.cli.app import (
     DeviceOpt,
     JsonOpt,
     MatchMode,
@@ -112,7 +112,8 @@ def attack(
     from rich.console import Console
 
     from iqa_cli import attack as lib
-    from iqa_cli.batch import discover, progress_bar, report_unmatched
+    from iqa_cli.batch import discover
+    from iqa_cli.cli.terminal import progress_bar, report_unmatched
     from iqa_cli.pairs import Pair
 
     console = Console(stderr=True, highlight=False)

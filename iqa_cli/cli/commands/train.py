@@ -72,7 +72,7 @@ def train(
 
     The shipped weights are never replaced unless asked for: `--out weights --force` (after checking the result).
     """
-    from iqa_cli.cli import fail
+    from iqa_cli.cli.app import fail
     from iqa_cli.device import resolve_device
     from iqa_cli.errors import IQAError
     from iqa_cli.train.run import MODEL_NAME, ROBUST_VISIBILITY, is_shipped_folder, run_robust, run_training

@@ -70,7 +70,7 @@ def adapt(
 
     Writes a weights file usable with `iqa score/batch --weights FILE`; its default head is label-free.
     """
-    from iqa_cli.cli import _stderr, fail
+    from iqa_cli.cli.app import _stderr, fail
     from iqa_cli.errors import IQAError
 
     if (ref_dir is None) != (dist_dir is None):
@@ -82,7 +82,8 @@ def adapt(
     console = _stderr()
     try:
         from iqa_cli.adaptation import adapt as run
-        from iqa_cli.batch import discover, progress_bar, report_unmatched
+        from iqa_cli.batch import discover
+        from iqa_cli.cli.terminal import progress_bar, report_unmatched
 
         pairs = []
         if pairs_csv is not None or ref_dir is not None:

@@ -73,7 +73,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON object inste
 
 
 def _stderr() -> Any:
-    from iqa_cli.terminal import stderr_console
+    from iqa_cli.cli.terminal import stderr_console
 
     return stderr_console()
 
@@ -273,7 +273,7 @@ def batch(
 ) -> None:
     """Score many pairs to CSV or JSON Lines (ref, dist, model, weights, score, error), one flushed row per pair."""
     from iqa_cli import batch as batch_mod
-    from iqa_cli.terminal import progress_bar, report_unmatched
+    from iqa_cli.cli.terminal import progress_bar, report_unmatched
 
     if pairs_csv is None and (ref_dir is None or dist_dir is None):
         raise typer.BadParameter("give REF_DIR and DIST_DIR, or --pairs FILE")
@@ -380,7 +380,7 @@ def evaluate(
     from contextlib import ExitStack
 
     from iqa_cli import evaluate as eval_mod
-    from iqa_cli.terminal import progress_bar
+    from iqa_cli.cli.terminal import progress_bar
 
     console = _stderr()
     try:
@@ -433,10 +433,10 @@ def evaluate(
 
 
 # --- commands defined in their own modules (registered here; their heavy imports stay inside the functions) ---
-from iqa_cli.commands.adapt import adapt as _adapt  # noqa: E402
-from iqa_cli.commands.attack import attack as _attack  # noqa: E402
-from iqa_cli.commands.fit import fit as _fit  # noqa: E402
-from iqa_cli.commands.train import train as _train  # noqa: E402
+from iqa_cli.cli.commands.adapt import adapt as _adapt  # noqa: E402
+from iqa_cli.cli.commands.attack import attack as _attack  # noqa: E402
+from iqa_cli.cli.commands.fit import fit as _fit  # noqa: E402
+from iqa_cli.cli.commands.train import train as _train  # noqa: E402
 
 app.command(name="adapt")(_adapt)
 app.command(name="fit")(_fit)
