@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-
-class _Match(str, Enum):
-    auto = "auto"
-    path = "path"
-    prefix = "prefix"
+from iqa_cli.cli.options import MatchMode, ProgressOpt
+from iqa_cli.cli.terminal import Progress, report_unmatched, stderr_console
 
 
 def adapt(
@@ -33,7 +29,7 @@ def adapt(
     ] = None,
     ref_dir: Annotated[Path | None, typer.Option("--ref-dir", help="Folder of domain references (pairs).")] = None,
     dist_dir: Annotated[Path | None, typer.Option("--dist-dir", help="Folder of distorted domain images.")] = None,
-    match: Annotated[_Match, typer.Option("--match", help="Folder pairing, as in `iqa batch`.")] = _Match.auto,
+    match: Annotated[MatchMode, typer.Option("--match", help="Folder pairing, as in `iqa batch`.")] = MatchMode.auto,
     degradations: Annotated[
         str | None,
         typer.Option(
@@ -61,17 +57,16 @@ def adapt(
     ] = 50,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its checkpoint.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite the output / discard a stale checkpoint.")] = False,
-    progress: Annotated[
-        bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr (terminal only).")
-    ] = True,
+    progress: ProgressOpt = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
 ) -> None:
     """Adapt the model to a new domain without labels: fine-tune on clean domain images, refit the label-free head.
 
     Writes a weights file usable with `iqa score/batch --weights FILE`; its default head is label-free.
     """
-    from iqa_cli.cli.app import _stderr, fail
-    from iqa_cli.errors import IQAError
+    from iqa_cli.adaptation import adapt as run
+    from iqa_cli.adaptation import checkpoint_paths
+    from iqa_cli.batch import discover
 
     if (ref_dir is None) != (dist_dir is None):
         raise typer.BadParameter("give both --ref-dir and --dist-dir")
@@ -79,31 +74,16 @@ def adapt(
         raise typer.BadParameter("give either --pairs or --ref-dir/--dist-dir, not both")
     if not images and pairs_csv is None and ref_dir is None:
         raise typer.BadParameter("give domain IMAGES (files or folders), --pairs, or --ref-dir/--dist-dir")
-    console = _stderr()
+    console = stderr_console()
+    pairs = []
+    if pairs_csv is not None or ref_dir is not None:
+        pairing = discover(ref_dir, dist_dir, pairs_csv, match.value)
+        report_unmatched(pairing, console)
+        pairs = pairing.pairs
+    if resume:
+        console.print(f"iqa: resuming the adaptation checkpoint beside {output}")
     try:
-        from iqa_cli.adaptation import adapt as run
-        from iqa_cli.batch import discover
-        from iqa_cli.cli.terminal import progress_bar, report_unmatched
-
-        pairs = []
-        if pairs_csv is not None or ref_dir is not None:
-            pairing = discover(ref_dir, dist_dir, pairs_csv, match.value)
-            report_unmatched(pairing, console)
-            pairs = pairing.pairs
-        bar = progress_bar(console, progress)
-        tasks: dict[str, Any] = {}
-
-        def on_progress(phase: str, done: int, total: int) -> None:
-            if bar is None:
-                return
-            if phase not in tasks:
-                label = "adapting" if phase == "train" else "fitting head"
-                tasks[phase] = bar.add_task(label, total=total, completed=done, rate="")
-            bar.update(tasks[phase], completed=done, total=total)
-
-        if resume:
-            console.print(f"iqa: resuming the adaptation checkpoint beside {output}", markup=False)
-        with bar if bar is not None else _null():
+        with Progress(console, progress) as bar:
             report = run(
                 images or [],
                 output,
@@ -120,28 +100,17 @@ def adapt(
                 checkpoint_every=checkpoint_every,
                 resume=resume,
                 force=force,
-                progress=on_progress,
+                progress=bar.phases({"train": "adapting", "heads": "fitting head"}),
             )
-    except IQAError as exc:
-        fail(exc)
     except KeyboardInterrupt:
-        from iqa_cli.adaptation import checkpoint_paths
-
         ckpt = checkpoint_paths(output)[0]
         hint = f"run the same command with --resume to continue from {ckpt}" if ckpt.exists() else "no checkpoint yet"
-        console.print(f"iqa: interrupted — {hint}", markup=False)
+        console.print(f"iqa: interrupted — {hint}")
         raise typer.Exit(130) from None
     resumed = f", resumed from step {report.resumed_from}" if report.resumed_from is not None else ""
     console.print(
         f"iqa: adapted on {report.n_images} image(s) and {report.n_pairs} pair(s), {report.steps} steps{resumed}, "
         f"in {report.elapsed_s:.1f}s -> {report.output} (sha256 {report.sha256[:12]}…, default head label_free)",
-        markup=False,
     )
     if as_json:
         print(json.dumps(report.as_dict()))
-
-
-def _null() -> Any:
-    from contextlib import nullcontext
-
-    return nullcontext()

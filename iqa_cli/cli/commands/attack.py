@@ -16,7 +16,7 @@ from typing import IO, Annotated, Any
 
 import typer
 
-from iqa_cli.cli.app import (
+from iqa_cli.cli.options import (
     DeviceOpt,
     JsonOpt,
     MatchMode,
@@ -26,8 +26,8 @@ from iqa_cli.cli.app import (
     ResizeOpt,
     ResizePolicy,
     WeightsOpt,
-    fail,
 )
+from iqa_cli.cli.terminal import fail
 from iqa_cli.errors import EXIT_FAILURE, EXIT_OK, ImageError, IQAError
 
 
