@@ -12,18 +12,7 @@ from typing import Annotated
 
 import typer
 
-from iqa_cli.cli.options import (
-    DeviceOpt,
-    FormatOpt,
-    MatchMode,
-    MaxPixelsOpt,
-    ModelOpt,
-    OutFormat,
-    ResizeOpt,
-    ResizePolicy,
-    RowsOutputOpt,
-    WeightsOpt,
-)
+from iqa_cli.cli import options as opt
 from iqa_cli.cli.terminal import Progress, check_readable, report_unmatched, stderr_console, weights_note
 from iqa_cli.errors import EXIT_FAILURE, EXIT_OK
 
@@ -38,15 +27,15 @@ def batch(
         ),
     ] = None,
     match: Annotated[
-        MatchMode,
+        opt.MatchMode,
         typer.Option(
             "--match",
             help="Folder pairing: path = same relative path; prefix = TID/KADID names "
             "(I01_03_2.png -> I01.png); auto = path if any match, else prefix.",
         ),
-    ] = MatchMode.auto,
-    output: RowsOutputOpt = None,
-    fmt: FormatOpt = OutFormat.csv,
+    ] = opt.MatchMode.auto,
+    output: opt.RowsOutputOpt = None,
+    fmt: opt.FormatOpt = opt.OutFormat.csv,
     resume: Annotated[
         bool,
         typer.Option(
@@ -61,11 +50,11 @@ def batch(
             "--retry-failed", help="With --resume: score again the pairs whose row in the -o file is an error."
         ),
     ] = False,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
-    device: DeviceOpt = "auto",
-    resize: ResizeOpt = ResizePolicy.none,
-    max_pixels: MaxPixelsOpt = 100_000_000,
+    model: opt.ModelOpt = None,
+    weights: opt.WeightsOpt = None,
+    device: opt.DeviceOpt = "auto",
+    resize: opt.ResizeOpt = opt.ResizePolicy.none,
+    max_pixels: opt.MaxPixelsOpt = 100_000_000,
     workers: Annotated[int, typer.Option("--workers", help="Image-decoding threads.", min=1)] = 2,
     progress: Annotated[
         bool,
