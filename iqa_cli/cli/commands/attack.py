@@ -6,13 +6,12 @@ or to stdout as one JSON object with ``--json`` (holding the rows too when no ``
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from contextlib import nullcontext
 from enum import Enum
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -29,6 +28,7 @@ from iqa_cli.cli.options import (
 )
 from iqa_cli.cli.terminal import fail
 from iqa_cli.errors import EXIT_FAILURE, EXIT_OK, ImageError, IQAError
+from iqa_cli.output import RowWriter as _Writer
 
 
 class AttackMethod(str, Enum):
@@ -37,29 +37,6 @@ class AttackMethod(str, Enum):
     pgd_down = "pgd-down"
     fgsm_up = "fgsm-up"
     fgsm_down = "fgsm-down"
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-class _Writer:
-    """CSV or JSON Lines rows, header first, flushed after each row."""
-
-    def __init__(self, stream: IO[str], fmt: str, columns: tuple[str, ...]) -> None:
-        self.stream, self.columns = stream, columns
-        self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
-        if self._csv is not None:
-            self._csv.writerow(columns)
-
-    def write(self, row: dict[str, Any]) -> None:
-        if self._csv is not None:
-            self._csv.writerow([_cell(row[c]) for c in self.columns])
-        else:
-            self.stream.write(json.dumps({c: row[c] for c in self.columns}) + "\n")
-        self.stream.flush()
 
 
 def _fmt(value: float | None, spec: str = ".4g") -> str:
