@@ -44,10 +44,17 @@ def _fmt(value: float | None, spec: str = ".4g") -> str:
 
 
 def attack(
-    ref: Annotated[Path | None, typer.Argument(help="Reference image, or folder of references.")] = None,
-    dist: Annotated[Path | None, typer.Argument(help="Distorted image, or folder of distorted images.")] = None,
+    ref: Annotated[
+        Path | None, typer.Argument(help="Reference image, or folder of references.", readable=False)
+    ] = None,
+    dist: Annotated[
+        Path | None, typer.Argument(help="Distorted image, or folder of distorted images.", readable=False)
+    ] = None,
     pairs_csv: Annotated[
-        Path | None, typer.Option("--pairs", help="CSV with columns ref,dist (instead of REF DIST).", dir_okay=False)
+        Path | None,
+        typer.Option(
+            "--pairs", help="CSV with columns ref,dist (instead of REF DIST).", dir_okay=False, readable=False
+        ),
     ] = None,
     match: Annotated[MatchMode, typer.Option("--match", help="Folder pairing, as in `iqa batch`.")] = MatchMode.auto,
     model: ModelOpt = None,
@@ -69,13 +76,23 @@ def attack(
         bool, typer.Option("--round/--no-round", help="Round the adversarial image to 8 bits before re-scoring.")
     ] = True,
     labels: Annotated[
-        Path | None, typer.Option("--labels", help="CSV ref,dist,score: SRCC of clean/attacked scores.", dir_okay=False)
+        Path | None,
+        typer.Option(
+            "--labels", help="CSV ref,dist,score: SRCC of clean/attacked scores.", dir_okay=False, readable=False
+        ),
     ] = None,
     save_adversarial: Annotated[
         Path | None,
-        typer.Option("--save-adversarial", help="Write adversarial PNGs here (dist's relative name).", file_okay=False),
+        typer.Option(
+            "--save-adversarial",
+            help="Write adversarial PNGs here (dist's relative name).",
+            file_okay=False,
+            readable=False,
+        ),
     ] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write rows here instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write rows here instead of stdout.", readable=False)
+    ] = None,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="csv or jsonl.")] = OutFormat.csv,
     as_json: JsonOpt = False,
     resize: ResizeOpt = ResizePolicy.none,
