@@ -9,15 +9,19 @@ from typing import Annotated
 import typer
 
 from iqa_cli.cli.options import MatchMode, ProgressOpt
-from iqa_cli.cli.terminal import Progress, report_unmatched, stderr_console
+from iqa_cli.cli.terminal import Progress, check_readable, report_unmatched, stderr_console
 
 
 def adapt(
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Adapted weights file to write (.safetensors).", dir_okay=False)
+        Path,
+        typer.Option(
+            "--output", "-o", help="Adapted weights file to write (.safetensors).", dir_okay=False, readable=False
+        ),
     ],
     images: Annotated[
-        list[Path] | None, typer.Argument(help="Clean domain images: files, or folders searched recursively.")
+        list[Path] | None,
+        typer.Argument(help="Clean domain images: files, or folders searched recursively.", readable=False),
     ] = None,
     pairs_csv: Annotated[
         Path | None,
@@ -25,10 +29,15 @@ def adapt(
             "--pairs",
             help="Unlabelled domain pairs, CSV ref,dist: refs join the clean images, dists the head statistics.",
             dir_okay=False,
+            readable=False,
         ),
     ] = None,
-    ref_dir: Annotated[Path | None, typer.Option("--ref-dir", help="Folder of domain references (pairs).")] = None,
-    dist_dir: Annotated[Path | None, typer.Option("--dist-dir", help="Folder of distorted domain images.")] = None,
+    ref_dir: Annotated[
+        Path | None, typer.Option("--ref-dir", help="Folder of domain references (pairs).", readable=False)
+    ] = None,
+    dist_dir: Annotated[
+        Path | None, typer.Option("--dist-dir", help="Folder of distorted domain images.", readable=False)
+    ] = None,
     match: Annotated[MatchMode, typer.Option("--match", help="Folder pairing, as in `iqa batch`.")] = MatchMode.auto,
     degradations: Annotated[
         str | None,
@@ -42,7 +51,12 @@ def adapt(
     domain: Annotated[str | None, typer.Option("--domain", help="Name of the domain (stored in metadata).")] = None,
     base_weights: Annotated[
         Path | None,
-        typer.Option("--base-weights", help="Start from these causal-iqa weights (default: shipped).", dir_okay=False),
+        typer.Option(
+            "--base-weights",
+            help="Start from these causal-iqa weights (default: shipped).",
+            dir_okay=False,
+            readable=False,
+        ),
     ] = None,
     steps: Annotated[int, typer.Option("--steps", help="Fine-tuning steps.", min=0)] = 300,
     seed: Annotated[int, typer.Option("--seed", help="Seed of crops and degradations.")] = 0,
@@ -67,6 +81,7 @@ def adapt(
     from iqa_cli.adaptation import adapt as run
     from iqa_cli.adaptation import checkpoint_paths
     from iqa_cli.batch import discover
+    from iqa_cli.errors import PairingError, WeightsError
 
     if (ref_dir is None) != (dist_dir is None):
         raise typer.BadParameter("give both --ref-dir and --dist-dir")
@@ -74,6 +89,8 @@ def adapt(
         raise typer.BadParameter("give either --pairs or --ref-dir/--dist-dir, not both")
     if not images and pairs_csv is None and ref_dir is None:
         raise typer.BadParameter("give domain IMAGES (files or folders), --pairs, or --ref-dir/--dist-dir")
+    check_readable(pairs_csv, "pairs file", PairingError)
+    check_readable(base_weights, "weights file", WeightsError)
     console = stderr_console()
     pairs = []
     if pairs_csv is not None or ref_dir is not None:

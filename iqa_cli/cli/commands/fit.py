@@ -9,16 +9,21 @@ from typing import Annotated, Any
 import typer
 
 from iqa_cli.cli.options import ProgressOpt
-from iqa_cli.cli.terminal import Progress, stderr_console
+from iqa_cli.cli.terminal import Progress, check_readable, stderr_console
 
 
 def fit(
     pairs_csv: Annotated[
         Path,
-        typer.Argument(help="CSV with columns ref,dist,score (paths relative to the CSV's folder).", dir_okay=False),
+        typer.Argument(
+            help="CSV with columns ref,dist,score (paths relative to the CSV's folder).", dir_okay=False, readable=False
+        ),
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Fitted weights file to write (.safetensors).", dir_okay=False)
+        Path,
+        typer.Option(
+            "--output", "-o", help="Fitted weights file to write (.safetensors).", dir_okay=False, readable=False
+        ),
     ],
     lower_better: Annotated[
         bool, typer.Option("--lower-better", help="Scores are DMOS (lower = better); they are negated.")
@@ -30,7 +35,12 @@ def fit(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fold assignment.")] = 0,
     base_weights: Annotated[
         Path | None,
-        typer.Option("--base-weights", help="Frozen features from these weights (default: shipped).", dir_okay=False),
+        typer.Option(
+            "--base-weights",
+            help="Frozen features from these weights (default: shipped).",
+            dir_okay=False,
+            readable=False,
+        ),
     ] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     force: Annotated[bool, typer.Option("--force", help="Overwrite the output file.")] = False,
@@ -41,8 +51,11 @@ def fit(
 
     Folds are split by reference image. The model written is fitted on all pairs (head few_label).
     """
+    from iqa_cli.errors import DatasetError, WeightsError
     from iqa_cli.fitting import fit as run
 
+    check_readable(pairs_csv, "pairs file", DatasetError)
+    check_readable(base_weights, "weights file", WeightsError)
     console = stderr_console()
     with Progress(console, progress) as bar:
         report = run(

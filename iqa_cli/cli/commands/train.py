@@ -20,10 +20,12 @@ def train(
             "--out",
             help="Folder for the weights and manifest.json (default: WORKDIR/weights). "
             "The shipped weights/ folder, or an existing weights file, needs --force.",
+            readable=False,
         ),
     ] = None,
     workdir: Annotated[
-        Path, typer.Option("--workdir", help="Checkpoints, logs and cached features (resumes from here).")
+        Path,
+        typer.Option("--workdir", help="Checkpoints, logs and cached features (resumes from here).", readable=False),
     ] = Path("runs/train"),
     force: Annotated[
         bool,
