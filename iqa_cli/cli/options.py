@@ -1,16 +1,27 @@
 """Options shared by several commands, written once (choices as enums, paths checked by the command, not by Typer).
 
-Paths are declared ``readable=False``: Typer would report an unreadable file as a usage box with exit 2; the commands
-check their inputs with :func:`iqa_cli.cli.terminal.check_readable` instead (one ``iqa: error:`` line, exit 1).
+Path parameters are declared with :func:`path_argument` / :func:`path_option` (``readable=False``): Typer would report
+an unreadable file as a usage box with exit 2; the commands check their inputs with
+:func:`iqa_cli.cli.terminal.check_readable`, or the library reports them (one ``iqa: error:`` line, exit 1).
 """
 
 from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+
+def path_argument(help: str, **kwargs: Any) -> Any:
+    """A path argument; its readability is checked by the command or the library, not by Typer."""
+    return typer.Argument(help=help, readable=False, **kwargs)
+
+
+def path_option(*names: str, help: str, **kwargs: Any) -> Any:
+    """A path option; its readability is checked by the command or the library, not by Typer."""
+    return typer.Option(*names, help=help, readable=False, **kwargs)
 
 
 class ResizePolicy(str, Enum):
@@ -35,11 +46,8 @@ ModelOpt = Annotated[
 ]
 WeightsOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--weights",
-        help="Weights file from `iqa adapt`/`iqa fit` instead of the shipped one.",
-        dir_okay=False,
-        readable=False,  # checked by the command / the weights reader: one `iqa: error:` line, exit 1
+    path_option(
+        "--weights", help="Weights file from `iqa adapt`/`iqa fit` instead of the shipped one.", dir_okay=False
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps (explicit = required).")]
@@ -53,7 +61,5 @@ MaxPixelsOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON object instead of plain text.")]
 FormatOpt = Annotated[OutFormat, typer.Option("--format", "-f", help="csv or jsonl.")]
-RowsOutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write rows here instead of stdout.", readable=False)
-]
+RowsOutputOpt = Annotated[Path | None, path_option("--output", "-o", help="Write rows here instead of stdout.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr (terminal only).")]

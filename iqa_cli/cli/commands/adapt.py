@@ -8,36 +8,29 @@ from typing import Annotated
 
 import typer
 
-from iqa_cli.cli.options import MatchMode, ProgressOpt
+from iqa_cli.cli.options import MatchMode, ProgressOpt, path_argument, path_option
 from iqa_cli.cli.terminal import Progress, check_readable, report_unmatched, stderr_console
 
 
 def adapt(
     output: Annotated[
         Path,
-        typer.Option(
-            "--output", "-o", help="Adapted weights file to write (.safetensors).", dir_okay=False, readable=False
-        ),
+        path_option("--output", "-o", help="Adapted weights file to write (.safetensors).", dir_okay=False),
     ],
     images: Annotated[
         list[Path] | None,
-        typer.Argument(help="Clean domain images: files, or folders searched recursively.", readable=False),
+        path_argument("Clean domain images: files, or folders searched recursively."),
     ] = None,
     pairs_csv: Annotated[
         Path | None,
-        typer.Option(
+        path_option(
             "--pairs",
             help="Unlabelled domain pairs, CSV ref,dist: refs join the clean images, dists the head statistics.",
             dir_okay=False,
-            readable=False,
         ),
     ] = None,
-    ref_dir: Annotated[
-        Path | None, typer.Option("--ref-dir", help="Folder of domain references (pairs).", readable=False)
-    ] = None,
-    dist_dir: Annotated[
-        Path | None, typer.Option("--dist-dir", help="Folder of distorted domain images.", readable=False)
-    ] = None,
+    ref_dir: Annotated[Path | None, path_option("--ref-dir", help="Folder of domain references (pairs).")] = None,
+    dist_dir: Annotated[Path | None, path_option("--dist-dir", help="Folder of distorted domain images.")] = None,
     match: Annotated[MatchMode, typer.Option("--match", help="Folder pairing, as in `iqa batch`.")] = MatchMode.auto,
     degradations: Annotated[
         str | None,
@@ -51,12 +44,7 @@ def adapt(
     domain: Annotated[str | None, typer.Option("--domain", help="Name of the domain (stored in metadata).")] = None,
     base_weights: Annotated[
         Path | None,
-        typer.Option(
-            "--base-weights",
-            help="Start from these causal-iqa weights (default: shipped).",
-            dir_okay=False,
-            readable=False,
-        ),
+        path_option("--base-weights", help="Start from these causal-iqa weights (default: shipped).", dir_okay=False),
     ] = None,
     steps: Annotated[int, typer.Option("--steps", help="Fine-tuning steps.", min=0)] = 300,
     seed: Annotated[int, typer.Option("--seed", help="Seed of crops and degradations.")] = 0,

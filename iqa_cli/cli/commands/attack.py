@@ -25,6 +25,8 @@ from iqa_cli.cli.options import (
     ResizeOpt,
     ResizePolicy,
     WeightsOpt,
+    path_argument,
+    path_option,
 )
 from iqa_cli.cli.terminal import fail
 from iqa_cli.errors import EXIT_FAILURE, EXIT_OK, ImageError, IQAError
@@ -44,17 +46,11 @@ def _fmt(value: float | None, spec: str = ".4g") -> str:
 
 
 def attack(
-    ref: Annotated[
-        Path | None, typer.Argument(help="Reference image, or folder of references.", readable=False)
-    ] = None,
-    dist: Annotated[
-        Path | None, typer.Argument(help="Distorted image, or folder of distorted images.", readable=False)
-    ] = None,
+    ref: Annotated[Path | None, path_argument("Reference image, or folder of references.")] = None,
+    dist: Annotated[Path | None, path_argument("Distorted image, or folder of distorted images.")] = None,
     pairs_csv: Annotated[
         Path | None,
-        typer.Option(
-            "--pairs", help="CSV with columns ref,dist (instead of REF DIST).", dir_okay=False, readable=False
-        ),
+        path_option("--pairs", help="CSV with columns ref,dist (instead of REF DIST).", dir_okay=False),
     ] = None,
     match: Annotated[MatchMode, typer.Option("--match", help="Folder pairing, as in `iqa batch`.")] = MatchMode.auto,
     model: ModelOpt = None,
@@ -77,22 +73,13 @@ def attack(
     ] = True,
     labels: Annotated[
         Path | None,
-        typer.Option(
-            "--labels", help="CSV ref,dist,score: SRCC of clean/attacked scores.", dir_okay=False, readable=False
-        ),
+        path_option("--labels", help="CSV ref,dist,score: SRCC of clean/attacked scores.", dir_okay=False),
     ] = None,
     save_adversarial: Annotated[
         Path | None,
-        typer.Option(
-            "--save-adversarial",
-            help="Write adversarial PNGs here (dist's relative name).",
-            file_okay=False,
-            readable=False,
-        ),
+        path_option("--save-adversarial", help="Write adversarial PNGs here (dist's relative name).", file_okay=False),
     ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write rows here instead of stdout.", readable=False)
-    ] = None,
+    output: Annotated[Path | None, path_option("--output", "-o", help="Write rows here instead of stdout.")] = None,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="csv or jsonl.")] = OutFormat.csv,
     as_json: JsonOpt = False,
     resize: ResizeOpt = ResizePolicy.none,

@@ -18,13 +18,11 @@ from iqa_cli.errors import EXIT_FAILURE, EXIT_OK
 
 
 def batch(
-    ref_dir: Annotated[Path | None, typer.Argument(help="Folder of reference images.", readable=False)] = None,
-    dist_dir: Annotated[Path | None, typer.Argument(help="Folder of distorted images.", readable=False)] = None,
+    ref_dir: Annotated[Path | None, opt.path_argument("Folder of reference images.")] = None,
+    dist_dir: Annotated[Path | None, opt.path_argument("Folder of distorted images.")] = None,
     pairs_csv: Annotated[
         Path | None,
-        typer.Option(
-            "--pairs", help="CSV with columns ref,dist (instead of two folders).", dir_okay=False, readable=False
-        ),
+        opt.path_option("--pairs", help="CSV with columns ref,dist (instead of two folders).", dir_okay=False),
     ] = None,
     match: Annotated[
         opt.MatchMode,

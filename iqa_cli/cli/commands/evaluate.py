@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from iqa_cli.cli.options import DeviceOpt, JsonOpt, ModelOpt, ProgressOpt, ResizeOpt, ResizePolicy, WeightsOpt
+from iqa_cli.cli.options import (
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
+    ProgressOpt,
+    ResizeOpt,
+    ResizePolicy,
+    WeightsOpt,
+    path_argument,
+)
 from iqa_cli.cli.terminal import Progress, check_readable, stderr_console, weights_note
 from iqa_cli.errors import EXIT_FAILURE, EXIT_OK
 
@@ -16,7 +25,7 @@ from iqa_cli.errors import EXIT_FAILURE, EXIT_OK
 def evaluate(
     dataset: Annotated[
         Path,
-        typer.Argument(help="Dataset folder in its official layout, or a CSV ref,dist,score.", readable=False),
+        path_argument("Dataset folder in its official layout, or a CSV ref,dist,score."),
     ],
     kind: Annotated[
         str, typer.Option("--kind", help="auto, live, csiq, tid2008, tid2013, kadid10k, pipal, csv.")

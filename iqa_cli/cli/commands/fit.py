@@ -8,22 +8,18 @@ from typing import Annotated, Any
 
 import typer
 
-from iqa_cli.cli.options import ProgressOpt
+from iqa_cli.cli.options import ProgressOpt, path_argument, path_option
 from iqa_cli.cli.terminal import Progress, check_readable, stderr_console
 
 
 def fit(
     pairs_csv: Annotated[
         Path,
-        typer.Argument(
-            help="CSV with columns ref,dist,score (paths relative to the CSV's folder).", dir_okay=False, readable=False
-        ),
+        path_argument("CSV with columns ref,dist,score (paths relative to the CSV's folder).", dir_okay=False),
     ],
     output: Annotated[
         Path,
-        typer.Option(
-            "--output", "-o", help="Fitted weights file to write (.safetensors).", dir_okay=False, readable=False
-        ),
+        path_option("--output", "-o", help="Fitted weights file to write (.safetensors).", dir_okay=False),
     ],
     lower_better: Annotated[
         bool, typer.Option("--lower-better", help="Scores are DMOS (lower = better); they are negated.")
@@ -35,12 +31,7 @@ def fit(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fold assignment.")] = 0,
     base_weights: Annotated[
         Path | None,
-        typer.Option(
-            "--base-weights",
-            help="Frozen features from these weights (default: shipped).",
-            dir_okay=False,
-            readable=False,
-        ),
+        path_option("--base-weights", help="Frozen features from these weights (default: shipped).", dir_okay=False),
     ] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     force: Annotated[bool, typer.Option("--force", help="Overwrite the output file.")] = False,

@@ -7,15 +7,23 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
-from iqa_cli.cli.options import DeviceOpt, JsonOpt, MaxPixelsOpt, ModelOpt, ResizeOpt, ResizePolicy, WeightsOpt
+from iqa_cli.cli.options import (
+    DeviceOpt,
+    JsonOpt,
+    MaxPixelsOpt,
+    ModelOpt,
+    ResizeOpt,
+    ResizePolicy,
+    WeightsOpt,
+    path_argument,
+    path_option,
+)
 from iqa_cli.cli.terminal import check_readable, stderr_console, weights_note
 
 
 def score(
-    ref: Annotated[Path, typer.Argument(help="Reference (pristine) image.", readable=False)],
-    dist: Annotated[Path, typer.Argument(help="Distorted image.", readable=False)],
+    ref: Annotated[Path, path_argument("Reference (pristine) image.")],
+    dist: Annotated[Path, path_argument("Distorted image.")],
     model: ModelOpt = None,
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
@@ -24,11 +32,7 @@ def score(
     as_json: JsonOpt = False,
     map_out: Annotated[
         Path | None,
-        typer.Option(
-            "--map",
-            help="Write a heatmap PNG of where quality was lost, over the distorted image.",
-            readable=False,
-        ),
+        path_option("--map", help="Write a heatmap PNG of where quality was lost, over the distorted image."),
     ] = None,
 ) -> None:
     """Score one pair: prints the score (bare number, or --json)."""

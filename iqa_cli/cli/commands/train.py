@@ -10,22 +10,22 @@ from typing import Annotated
 
 import typer
 
+from iqa_cli.cli.options import path_option
 from iqa_cli.cli.terminal import stderr_console
 
 
 def train(
     out: Annotated[
         Path | None,
-        typer.Option(
+        path_option(
             "--out",
             help="Folder for the weights and manifest.json (default: WORKDIR/weights). "
             "The shipped weights/ folder, or an existing weights file, needs --force.",
-            readable=False,
         ),
     ] = None,
     workdir: Annotated[
         Path,
-        typer.Option("--workdir", help="Checkpoints, logs and cached features (resumes from here).", readable=False),
+        path_option("--workdir", help="Checkpoints, logs and cached features (resumes from here)."),
     ] = Path("runs/train"),
     force: Annotated[
         bool,
