@@ -28,7 +28,7 @@ from iqa_cli.cli.options import (
     path_argument,
     path_option,
 )
-from iqa_cli.cli.terminal import fail
+from iqa_cli.cli.terminal import fail, stderr_console
 from iqa_cli.errors import EXIT_FAILURE, EXIT_OK, ImageError, IQAError
 from iqa_cli.output import RowWriter as _Writer
 
@@ -90,14 +90,12 @@ def attack(
     """Adversarial robustness: perturb each distorted image within --eps and report how far its score moves."""
     import time
 
-    from rich.console import Console
-
     from iqa_cli import attack as lib
     from iqa_cli.batch import discover
     from iqa_cli.cli.terminal import progress_bar, report_unmatched
     from iqa_cli.pairs import Pair
 
-    console = Console(stderr=True, highlight=False)
+    console = stderr_console()
     if pairs_csv is not None and (ref is not None or dist is not None):
         raise typer.BadParameter("give either REF DIST or --pairs, not both")
     if pairs_csv is None and (ref is None or dist is None):
