@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, cast
 from iqa_cli.errors import UsageError
 from iqa_cli.pairs import Pairing, pair_folders, read_pairs_csv
 from iqa_cli.results import ResultSink, SinkSummary
-from iqa_cli.terminal import progress_bar, report_unmatched  # noqa: F401  (re-exported for commands/*)
 
 if TYPE_CHECKING:
     from iqa_cli.api import PairResult, Resize, Scorer

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -18,38 +18,36 @@ COLUMNS = ("ref", "dist", "model", "weights", "score", "error")
 Format = Literal["csv", "jsonl"]
 
 
-def format_score(value: float | None) -> str:
-    """Scores are written with 6 significant decimals, empty when missing."""
-    return "" if value is None else f"{value:.6g}"
+def format_cell(value: Any) -> str:
+    """A CSV cell: empty for None (no score, no error), 6 significant digits for a float, else ``str``."""
+    if value is None:
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 class RowWriter:
-    """Writes result rows to a text stream, flushing after each row so a killed run loses nothing written."""
+    """Writes rows of any fixed columns to a text stream, flushing after each row (a killed run loses nothing written).
 
-    def __init__(self, stream: IO[str], fmt: Format, header: bool = True) -> None:
+    CSV: a header row first (unless ``header=False``, when appending), cells by :func:`format_cell`. JSON Lines: one
+    object a row with the columns as keys, in column order. Batch rows use :data:`COLUMNS`, attack rows theirs.
+    """
+
+    def __init__(self, stream: IO[str], fmt: str, columns: Sequence[str] = COLUMNS, *, header: bool = True) -> None:
         if fmt not in ("csv", "jsonl"):
             raise UsageError(f"unknown output format {fmt!r}: expected csv or jsonl")
         self.stream = stream
-        self.fmt = fmt
+        self.fmt: Format = "csv" if fmt == "csv" else "jsonl"
+        self.columns = tuple(columns)
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
         if header and self._csv is not None:
-            self._csv.writerow(COLUMNS)
+            self._csv.writerow(self.columns)
             stream.flush()
 
     def write(self, row: dict[str, Any]) -> None:
         if self._csv is not None:
-            self._csv.writerow(
-                [
-                    row["ref"],
-                    row["dist"],
-                    row["model"],
-                    row["weights"],
-                    format_score(row["score"]),
-                    row.get("error") or "",
-                ]
-            )
+            self._csv.writerow([format_cell(row.get(c)) for c in self.columns])
         else:
-            self.stream.write(json.dumps({k: row.get(k) for k in COLUMNS}) + "\n")
+            self.stream.write(json.dumps({c: row.get(c) for c in self.columns}) + "\n")
         self.stream.flush()
 
 

@@ -541,3 +541,121 @@ def test_batch_with_no_pairs_is_an_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "no (ref, dist) pairs found" in result.stderr
     assert result.stdout == ""
+
+
+# ------------------------------------------------------------------------------------------------ layout of the CLI
+
+
+def _imported_modules(path: Path, module: str, known: set[str]) -> set[str]:
+    """iqa_cli modules that ``path`` imports (module level or inside functions; not under ``if TYPE_CHECKING:``)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for stmt in node.body
+        for inner in ast.walk(stmt)
+    }
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            names += [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names]
+    found = set()
+    for name in names:
+        while name and name not in known:  # `from iqa_cli.api import load_model` -> iqa_cli.api
+            name = name.rpartition(".")[0]
+        if name and name != module:
+            found.add(name)
+    return found
+
+
+def test_no_import_cycle_but_the_model_registry_plugins() -> None:
+    """cli/ <-> commands/ imported each other once; the only cycle left is registry -> its plug-in model modules."""
+    import graphlib
+
+    files = {}
+    for path in (REPO / "iqa_cli").rglob("*.py"):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {module: _imported_modules(path, module, set(files)) for module, path in files.items()}
+    assert graph["iqa_cli.models.registry"], "the plug-in import of the registry is no longer seen: check the test"
+    graph["iqa_cli.models.registry"] = set()  # the allowed cycle: the registry imports the models that register
+    graphlib.TopologicalSorter(graph).prepare()  # raises CycleError naming the cycle
+    library = {module for module in graph if not module.startswith(("iqa_cli.cli", "iqa_cli.__main__"))}
+    assert not [(m, d) for m in library for d in graph[m] if d.startswith("iqa_cli.cli")], "the library imports the CLI"
+
+
+def test_help_imports_no_heavy_module() -> None:
+    """`iqa --help` and every command's --help stay fast: no torch, numpy, cv2 or scipy at import (fresh process)."""
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from iqa_cli.cli import app\n"
+        "names = ('score', 'batch', 'models', 'evaluate', 'adapt', 'fit', 'attack', 'train')\n"
+        "for cmd in ([], *([c] for c in names)):\n"
+        "    assert CliRunner().invoke(app, [*cmd, '--help']).exit_code == 0, cmd\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'cv2', 'scipy') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_no_command_lets_typer_check_readability() -> None:
+    """Typer reports an unreadable path as a usage box with exit 2; commands check inputs themselves (one line)."""
+    import typer
+
+    command = typer.main.get_command(app)
+    checked = []
+    for name, sub in command.commands.items():  # type: ignore[attr-defined]
+        for param in sub.params:
+            described = param.type_descriptor  # type: ignore[attr-defined]
+            if "Path" in str(described.annotation):  # Path, Path | None, list[Path] | None
+                checked.append(f"{name} {param.name}")
+                assert described.parameter_info.readable is False, f"iqa {name}: {param.name} needs readable=False"
+    assert {"adapt pairs_csv", "fit pairs_csv", "attack labels", "train workdir", "batch pairs_csv"} <= set(checked)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fit", "{csv}", "-o", "{tmp}/out.safetensors"],
+        ["fit", "{csv}", "-o", "{tmp}/out.safetensors", "--base-weights", "{weights}"],
+        ["adapt", "--pairs", "{csv}", "-o", "{tmp}/out.safetensors"],
+        ["adapt", "{tmp}", "-o", "{tmp}/out.safetensors", "--base-weights", "{weights}"],
+    ],
+)
+def test_unreadable_input_is_one_line_exit_1(tmp_path: Path, monkeypatch, args: list[str]) -> None:
+    fields = {"csv": tmp_path / "pairs.csv", "weights": tmp_path / "w.safetensors", "tmp": tmp_path}
+    fields["csv"].write_text("ref,dist,score\n")
+    fields["weights"].write_bytes(b"")
+    locked = fields["weights"] if "--base-weights" in args else fields["csv"]
+    real_access = os.access
+    # root reads any file: the permission is denied by the check both Typer and the commands use
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: Path(p) != locked and real_access(p, mode, **kw))
+    result = iqa(*(a.format(**fields) for a in args))
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [result.stderr.strip()] and "permission denied" in result.stderr
+    assert result.stderr.startswith("iqa: error: cannot read ") and result.stdout == ""
+
+
+def test_stderr_prints_file_names_as_they_are(tmp_path: Path) -> None:
+    """No markup, no emoji codes: "[b]" and ":cat:" in a name reach stderr unchanged."""
+    ref_dir, dist_dir = tmp_path / "ref", tmp_path / "dist"
+    ref_dir.mkdir()
+    dist_dir.mkdir()
+    for name in ("[b]x:cat:.png", "y.png"):
+        write_png(ref_dir / name, textured(32, 32))
+    write_png(dist_dir / "y.png", textured(32, 32))
+    result = iqa("batch", ref_dir, dist_dir, "--model", "psnr", "--match", "path", *CPU)
+    assert "[b]x:cat:.png" in result.stderr, result.stderr

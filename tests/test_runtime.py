@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import importlib
 import os
 import platform
 import subprocess
@@ -86,7 +87,7 @@ def test_is_exported_lazily() -> None:
 
 
 def test_cli_main_applies_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from iqa_cli import cli
+    cli = importlib.import_module("iqa_cli.cli.entry")  # the module of main (the package's `app` is the Typer app)
 
     seen: list[bool] = []
     monkeypatch.setattr(runtime, "keep_freed_memory", lambda: seen.append(True) or True)

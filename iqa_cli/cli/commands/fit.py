@@ -8,14 +8,18 @@ from typing import Annotated, Any
 
 import typer
 
+from iqa_cli.cli.options import ProgressOpt, path_argument, path_option
+from iqa_cli.cli.terminal import Progress, check_readable, stderr_console
+
 
 def fit(
     pairs_csv: Annotated[
         Path,
-        typer.Argument(help="CSV with columns ref,dist,score (paths relative to the CSV's folder).", dir_okay=False),
+        path_argument("CSV with columns ref,dist,score (paths relative to the CSV's folder).", dir_okay=False),
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Fitted weights file to write (.safetensors).", dir_okay=False)
+        Path,
+        path_option("--output", "-o", help="Fitted weights file to write (.safetensors).", dir_okay=False),
     ],
     lower_better: Annotated[
         bool, typer.Option("--lower-better", help="Scores are DMOS (lower = better); they are negated.")
@@ -27,53 +31,37 @@ def fit(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fold assignment.")] = 0,
     base_weights: Annotated[
         Path | None,
-        typer.Option("--base-weights", help="Frozen features from these weights (default: shipped).", dir_okay=False),
+        path_option("--base-weights", help="Frozen features from these weights (default: shipped).", dir_okay=False),
     ] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     force: Annotated[bool, typer.Option("--force", help="Overwrite the output file.")] = False,
-    progress: Annotated[
-        bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr (terminal only).")
-    ] = True,
+    progress: ProgressOpt = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
 ) -> None:
     """Fit the few-label head to human scores on frozen features; report cross-validated SRCC/PLCC.
 
     Folds are split by reference image. The model written is fitted on all pairs (head few_label).
     """
-    from iqa_cli.cli import _stderr, fail
-    from iqa_cli.errors import IQAError
+    from iqa_cli.errors import DatasetError, WeightsError
+    from iqa_cli.train.fit import fit as run
 
-    console = _stderr()
-    try:
-        from iqa_cli.batch import progress_bar
-        from iqa_cli.train.fit import fit as run
-
-        bar = progress_bar(console, progress)
-        task: list[Any] = []
-
-        def on_progress(phase: str, done: int, total: int) -> None:
-            if bar is None:
-                return
-            if not task:
-                task.append(bar.add_task("features", total=total, rate=""))
-            bar.update(task[0], completed=done)
-
-        with bar if bar is not None else _null():
-            report = run(
-                pairs_csv,
-                output,
-                base=base_weights,
-                lower_better=lower_better,
-                ridge=ridge,
-                folds=folds,
-                seed=seed,
-                device=device,
-                force=force,
-                progress=on_progress,
-            )
-    except IQAError as exc:
-        fail(exc)
-    console.print(_table(report.as_dict()), markup=False)
+    check_readable(pairs_csv, "pairs file", DatasetError)
+    check_readable(base_weights, "weights file", WeightsError)
+    console = stderr_console()
+    with Progress(console, progress) as bar:
+        report = run(
+            pairs_csv,
+            output,
+            base=base_weights,
+            lower_better=lower_better,
+            ridge=ridge,
+            folds=folds,
+            seed=seed,
+            device=device,
+            force=force,
+            progress=bar.phases({"features": "features"}),
+        )
+    console.print(_table(report.as_dict()))
     if as_json:
         print(json.dumps(report.as_dict()))
 
@@ -96,9 +84,3 @@ def _table(r: dict[str, Any]) -> str:
         lines.append(f"(cross-validated, {r['folds']} folds split by reference; 'all' pools out-of-fold predictions)")
     lines.append(f"iqa: wrote {r['output']} (sha256 {r['sha256'][:12]}…, head few_label)")
     return "\n".join(lines)
-
-
-def _null() -> Any:
-    from contextlib import nullcontext
-
-    return nullcontext()

@@ -10,18 +10,22 @@ from typing import Annotated
 
 import typer
 
+from iqa_cli.cli.options import path_option
+from iqa_cli.cli.terminal import stderr_console
+
 
 def train(
     out: Annotated[
         Path | None,
-        typer.Option(
+        path_option(
             "--out",
             help="Folder for the weights and manifest.json (default: WORKDIR/weights). "
             "The shipped weights/ folder, or an existing weights file, needs --force.",
         ),
     ] = None,
     workdir: Annotated[
-        Path, typer.Option("--workdir", help="Checkpoints, logs and cached features (resumes from here).")
+        Path,
+        path_option("--workdir", help="Checkpoints, logs and cached features (resumes from here)."),
     ] = Path("runs/train"),
     force: Annotated[
         bool,
@@ -72,9 +76,7 @@ def train(
 
     The shipped weights are never replaced unless asked for: `--out weights --force` (after checking the result).
     """
-    from iqa_cli.cli import fail
     from iqa_cli.device import resolve_device
-    from iqa_cli.errors import IQAError
     from iqa_cli.train.publish import is_shipped_folder
     from iqa_cli.train.recipe import MODEL_NAME, run_training
     from iqa_cli.train.robust_recipe import ROBUST_VISIBILITY, run_robust
@@ -90,37 +92,34 @@ def train(
     out_dir = workdir / "weights" if out is None else out
     refit_from: Path | None = None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    try:
-        target = str(resolve_device(device))
-        if target != "cpu" and (robust or refit_heads):
-            raise typer.BadParameter(
-                "--robust and --refit-heads run on the CPU only; leave --device out", param_hint="--device"
-            )
-        if robust:
-            factor = ROBUST_VISIBILITY if visibility is None else visibility
-            summary = run_robust(
-                out_dir, workdir, steps=robust_steps, seed=seed, threads=threads, visibility=factor, force=force
-            )
-        else:
-            if refit_heads:
-                from iqa_cli.weights import shipped_path
+    target = str(resolve_device(device))
+    if target != "cpu" and (robust or refit_heads):
+        raise typer.BadParameter(
+            "--robust and --refit-heads run on the CPU only; leave --device out", param_hint="--device"
+        )
+    if robust:
+        factor = ROBUST_VISIBILITY if visibility is None else visibility
+        summary = run_robust(
+            out_dir, workdir, steps=robust_steps, seed=seed, threads=threads, visibility=factor, force=force
+        )
+    else:
+        if refit_heads:
+            from iqa_cli.weights import shipped_path
 
-                beside = out_dir / f"{MODEL_NAME}.safetensors"
-                refit_from = beside if beside.is_file() else shipped_path(beside.name)[0]
-            summary = run_training(
-                out_dir,
-                workdir,
-                steps=steps,
-                seed=seed,
-                threads=threads,
-                widths=stage_widths,
-                refit_from=refit_from,
-                device=target,
-                force=force,
-            )
-    except IQAError as exc:
-        fail(exc)
+            beside = out_dir / f"{MODEL_NAME}.safetensors"
+            refit_from = beside if beside.is_file() else shipped_path(beside.name)[0]
+        summary = run_training(
+            out_dir,
+            workdir,
+            steps=steps,
+            seed=seed,
+            threads=threads,
+            widths=stage_widths,
+            refit_from=refit_from,
+            device=target,
+            force=force,
+        )
     where = "replaced the shipped weights (--force)" if is_shipped_folder(out_dir) else "shipped weights untouched"
     source = f"; heads refitted on the encoder of {refit_from}" if refit_from is not None else ""
-    print(f"iqa: wrote {summary['weights']} (sha256 {summary['sha256'][:12]}…; {where}{source})", file=sys.stderr)
+    stderr_console().print(f"iqa: wrote {summary['weights']} (sha256 {summary['sha256'][:12]}…; {where}{source})")
     print(json.dumps(summary, indent=2))

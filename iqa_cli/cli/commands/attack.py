@@ -6,17 +6,16 @@ or to stdout as one JSON object with ``--json`` (holding the rows too when no ``
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from contextlib import nullcontext
 from enum import Enum
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from iqa_cli.cli import (
+from iqa_cli.cli.options import (
     DeviceOpt,
     JsonOpt,
     MatchMode,
@@ -26,9 +25,12 @@ from iqa_cli.cli import (
     ResizeOpt,
     ResizePolicy,
     WeightsOpt,
-    fail,
+    path_argument,
+    path_option,
 )
+from iqa_cli.cli.terminal import fail, stderr_console
 from iqa_cli.errors import EXIT_FAILURE, EXIT_OK, ImageError, IQAError
+from iqa_cli.output import RowWriter as _Writer
 
 
 class AttackMethod(str, Enum):
@@ -39,38 +41,16 @@ class AttackMethod(str, Enum):
     fgsm_down = "fgsm-down"
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-class _Writer:
-    """CSV or JSON Lines rows, header first, flushed after each row."""
-
-    def __init__(self, stream: IO[str], fmt: str, columns: tuple[str, ...]) -> None:
-        self.stream, self.columns = stream, columns
-        self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
-        if self._csv is not None:
-            self._csv.writerow(columns)
-
-    def write(self, row: dict[str, Any]) -> None:
-        if self._csv is not None:
-            self._csv.writerow([_cell(row[c]) for c in self.columns])
-        else:
-            self.stream.write(json.dumps({c: row[c] for c in self.columns}) + "\n")
-        self.stream.flush()
-
-
 def _fmt(value: float | None, spec: str = ".4g") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
 def attack(
-    ref: Annotated[Path | None, typer.Argument(help="Reference image, or folder of references.")] = None,
-    dist: Annotated[Path | None, typer.Argument(help="Distorted image, or folder of distorted images.")] = None,
+    ref: Annotated[Path | None, path_argument("Reference image, or folder of references.")] = None,
+    dist: Annotated[Path | None, path_argument("Distorted image, or folder of distorted images.")] = None,
     pairs_csv: Annotated[
-        Path | None, typer.Option("--pairs", help="CSV with columns ref,dist (instead of REF DIST).", dir_okay=False)
+        Path | None,
+        path_option("--pairs", help="CSV with columns ref,dist (instead of REF DIST).", dir_okay=False),
     ] = None,
     match: Annotated[MatchMode, typer.Option("--match", help="Folder pairing, as in `iqa batch`.")] = MatchMode.auto,
     model: ModelOpt = None,
@@ -92,13 +72,14 @@ def attack(
         bool, typer.Option("--round/--no-round", help="Round the adversarial image to 8 bits before re-scoring.")
     ] = True,
     labels: Annotated[
-        Path | None, typer.Option("--labels", help="CSV ref,dist,score: SRCC of clean/attacked scores.", dir_okay=False)
+        Path | None,
+        path_option("--labels", help="CSV ref,dist,score: SRCC of clean/attacked scores.", dir_okay=False),
     ] = None,
     save_adversarial: Annotated[
         Path | None,
-        typer.Option("--save-adversarial", help="Write adversarial PNGs here (dist's relative name).", file_okay=False),
+        path_option("--save-adversarial", help="Write adversarial PNGs here (dist's relative name).", file_okay=False),
     ] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write rows here instead of stdout.")] = None,
+    output: Annotated[Path | None, path_option("--output", "-o", help="Write rows here instead of stdout.")] = None,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="csv or jsonl.")] = OutFormat.csv,
     as_json: JsonOpt = False,
     resize: ResizeOpt = ResizePolicy.none,
@@ -109,13 +90,12 @@ def attack(
     """Adversarial robustness: perturb each distorted image within --eps and report how far its score moves."""
     import time
 
-    from rich.console import Console
-
     from iqa_cli import attack as lib
-    from iqa_cli.batch import discover, progress_bar, report_unmatched
+    from iqa_cli.batch import discover
+    from iqa_cli.cli.terminal import progress_bar, report_unmatched
     from iqa_cli.pairs import Pair
 
-    console = Console(stderr=True, highlight=False)
+    console = stderr_console()
     if pairs_csv is not None and (ref is not None or dist is not None):
         raise typer.BadParameter("give either REF DIST or --pairs, not both")
     if pairs_csv is None and (ref is None or dist is None):
