@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import sys
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from iqa_cli.errors import EXIT_FAILURE, EXIT_OK
-from iqa_cli.output import RowWriter, read_done
+from iqa_cli.output import COLUMNS, RowWriter, read_done
 from iqa_cli.pairs import Pairing, pair_folders, read_pairs_csv
 
 
 def discover(ref_dir: Path | None, dist_dir: Path | None, pairs_csv: Path | None, match: str) -> Pairing:
     """Pairs from two folders or a pairs CSV (never by position)."""
     if pairs_csv is not None:
+        if pairs_csv.suffix.lower() in (".parquet", ".pq"):
+            from iqa_cli.parquet_io import read_manifest
+
+            return read_manifest(pairs_csv)
         return read_pairs_csv(pairs_csv)
     if ref_dir is None or dist_dir is None:
         from iqa_cli.errors import UsageError
@@ -49,6 +54,24 @@ def report_unmatched(pairing: Pairing, console: Any) -> None:
             console.print(f"iqa: {len(items)} {label} image(s) without a partner: {shown}{more}")
 
 
+@contextmanager
+def open_rows(output: Path | None, fmt: str, append: bool) -> Iterator[Any]:
+    """A row writer (``write(row_dict)``) on the output file or stdout; Parquet goes through its own writer."""
+    if fmt == "parquet":
+        from iqa_cli.parquet_io import ParquetRowWriter
+
+        if output is None:
+            from iqa_cli.errors import UsageError
+
+            raise UsageError("--format parquet needs --output FILE")
+        with ParquetRowWriter(output, COLUMNS, keep_existing=append) as writer:
+            yield writer
+        return
+    sink = open(output, "a" if append else "w", encoding="utf-8", newline="") if output else nullcontext(sys.stdout)
+    with sink as stream:
+        yield RowWriter(stream, fmt, header=not append)  # type: ignore[arg-type]
+
+
 def run_batch(
     *,
     ref_dir: Path | None,
@@ -66,6 +89,9 @@ def run_batch(
     workers: int,
     progress: bool,
     console: Any,
+    engine: str = "local",
+    address: str | None = None,
+    batch_size: int | None = None,
 ) -> int:
     """Run a batch; returns the exit code (1 if any pair failed)."""
     import time
@@ -79,22 +105,49 @@ def run_batch(
 
         where = str(pairs_csv) if pairs_csv is not None else f"{ref_dir} and {dist_dir}"
         raise PairingError(f"no (ref, dist) pairs found in {where} — check the folders and --match (path/prefix)")
-    scorer = load_model(model, weights=weights, device=device)
+    # the Ray engine loads the model in its actors; here it only checks model and weights early, on the CPU
+    scorer = load_model(model, weights=weights, device=device if engine == "local" else "cpu")
     todo = pairing.pairs
     done: set[tuple[str, str]] = set()
     if resume and output is not None:
-        done = read_done(output, fmt)  # type: ignore[arg-type]
+        if fmt == "parquet":
+            from iqa_cli.parquet_io import read_done_parquet
+
+            done = read_done_parquet(output, COLUMNS)
+        else:
+            done = read_done(output, fmt)  # type: ignore[arg-type]
         todo = [p for p in todo if (str(p.ref), str(p.dist)) not in done]
         console.print(f"iqa: resuming: {len(pairing.pairs) - len(todo)} pair(s) already in {output}, {len(todo)} to go")
     append = resume and output is not None and output.exists() and output.stat().st_size > 0
-    sink = open(output, "a" if append else "w", encoding="utf-8", newline="") if output else nullcontext(sys.stdout)
     failed = scored = 0
     bar = progress_bar(console, progress)
     t0 = time.perf_counter()
-    with sink as stream, bar if bar is not None else nullcontext():
-        writer = RowWriter(stream, fmt, header=not append)  # type: ignore[arg-type]
+    if engine == "ray":
+        from iqa_cli.ray_engine import import_ray, score_pairs_ray
+
+        import_ray()  # a missing extra is reported before any output is opened
+        results = score_pairs_ray(
+            todo,
+            model=model,
+            weights=weights,
+            device=device,
+            resize=resize,  # type: ignore[arg-type]
+            max_pixels=max_pixels,
+            batch_size=batch_size or 1,
+            address=address,
+        )
+    else:
+        results = score_pairs(
+            scorer,
+            todo,
+            resize=resize,  # type: ignore[arg-type]
+            max_pixels=max_pixels,
+            workers=workers,
+            batch_size=batch_size,
+        )
+    with open_rows(output, fmt, append) as writer, bar if bar is not None else nullcontext():
         task = bar.add_task("scoring", total=len(todo), rate="") if bar is not None else None
-        for i, result in enumerate(score_pairs(scorer, todo, resize=resize, max_pixels=max_pixels, workers=workers)):
+        for i, result in enumerate(results):
             writer.write(result.as_dict())
             if result.error is None:
                 scored += 1
@@ -106,6 +159,6 @@ def run_batch(
     elapsed = time.perf_counter() - t0
     console.print(
         f"iqa: {scored} scored, {failed} failed, {len(done)} skipped (resume) in {elapsed:.1f}s "
-        f"with {scorer.name} on {scorer.device}"
+        f"with {scorer.name} on {'Ray' if engine == 'ray' else scorer.device}"
     )
     return EXIT_FAILURE if failed else EXIT_OK

@@ -36,6 +36,12 @@ class ResizePolicy(str, Enum):
 class OutFormat(str, Enum):
     csv = "csv"
     jsonl = "jsonl"
+    parquet = "parquet"
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
 
 
 class MatchMode(str, Enum):
@@ -158,7 +164,9 @@ def batch(
     dist_dir: Annotated[Path | None, typer.Argument(help="Folder of distorted images.")] = None,
     pairs_csv: Annotated[
         Path | None,
-        typer.Option("--pairs", help="CSV with columns ref,dist (instead of two folders).", dir_okay=False),
+        typer.Option(
+            "--pairs", help="CSV or Parquet (.parquet) with columns ref,dist (instead of two folders).", dir_okay=False
+        ),
     ] = None,
     match: Annotated[
         MatchMode,
@@ -169,7 +177,9 @@ def batch(
         ),
     ] = MatchMode.auto,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write rows here instead of stdout.")] = None,
-    fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="csv or jsonl.")] = OutFormat.csv,
+    fmt: Annotated[
+        OutFormat, typer.Option("--format", "-f", help="csv, jsonl, or parquet (needs -o and pyarrow).")
+    ] = OutFormat.csv,
     resume: Annotated[
         bool, typer.Option("--resume", help="Skip pairs already in the -o file; append the rest.")
     ] = False,
@@ -178,12 +188,22 @@ def batch(
     device: DeviceOpt = "auto",
     resize: ResizeOpt = ResizePolicy.none,
     max_pixels: MaxPixelsOpt = 100_000_000,
-    workers: Annotated[int, typer.Option("--workers", help="Image-decoding threads.", min=1)] = 2,
+    workers: Annotated[int, typer.Option("--workers", help="Threads that decode and score (local engine).", min=1)] = 2,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr (terminal only).")
     ] = True,
+    engine: Annotated[
+        Engine, typer.Option("--engine", help='local, or ray (Ray Data; pip install "iqa-cli[ray]").')
+    ] = Engine.local,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster to join (auto, ray://HOST:10001); --engine ray only.")
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", help="Same-size pairs per forward pass (default 1: exact; more for GPUs).", min=1),
+    ] = None,
 ) -> None:
-    """Score many pairs to CSV or JSON Lines (ref, dist, model, score, error), one flushed row per pair."""
+    """Score many pairs to CSV, JSON Lines or Parquet (ref, dist, model, score, error), locally or on Ray."""
     from iqa_cli import batch as batch_mod
 
     if pairs_csv is None and (ref_dir is None or dist_dir is None):
@@ -192,6 +212,10 @@ def batch(
         raise typer.BadParameter("give either two folders or --pairs, not both")
     if resume and output is None:
         raise typer.BadParameter("--resume needs --output FILE")
+    if fmt is OutFormat.parquet and output is None:
+        raise typer.BadParameter("--format parquet needs --output FILE")
+    if address is not None and engine is not Engine.ray:
+        raise typer.BadParameter("--address needs --engine ray")
     try:
         code = batch_mod.run_batch(
             ref_dir=ref_dir,
@@ -209,6 +233,9 @@ def batch(
             workers=workers,
             progress=progress,
             console=_stderr(),
+            engine=engine.value,
+            address=address,
+            batch_size=batch_size,
         )
     except IQAError as exc:
         fail(exc)
