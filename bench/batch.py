@@ -124,31 +124,124 @@ def _scores(path: Path) -> dict[tuple[str, str], float | None]:
     return {(r["ref"], r["dist"]): r["score"] for r in rows}
 
 
+def gpu_batching(folder: Path, n: int = 256, sizes: tuple[int, ...] = (1, 8, 32)) -> dict:
+    """Pairs/s of the model on CUDA at each batch size (decoded pairs in memory) and agreement with batch 1."""
+    import torch
+
+    from iqa_cli.api import load_model
+    from iqa_cli.io import to_tensor
+
+    scorer = load_model(device="cuda")
+    names = sorted(p.name for p in (folder / "dist").iterdir())[:n]
+    pairs = [align_pair(read_image(folder / "ref" / m), read_image(folder / "dist" / m)) for m in names]
+    ref = torch.cat([to_tensor(r) for r, _ in pairs]).cuda()
+    dist = torch.cat([to_tensor(d) for _, d in pairs]).cuda()
+    out: dict = {"pairs": len(pairs), "gpu": torch.cuda.get_device_name()}
+    base = None
+    with torch.inference_mode():
+        for bs in sizes:
+            for _ in range(2):  # warm-up, then timed
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                scores = torch.cat([scorer.module(ref[i : i + bs], dist[i : i + bs]) for i in range(0, len(pairs), bs)])
+                torch.cuda.synchronize()
+                dt = time.perf_counter() - t0
+            base = scores if base is None else base
+            out[f"batch_{bs}"] = {
+                "pairs_per_s": round(len(pairs) / dt, 1),
+                "identical_to_batch_1": int((scores == base).sum()),
+                "max_abs_diff": float((scores - base).abs().max()),
+            }
+    return out
+
+
+def ray_vs_local(folder: Path, tmp: Path) -> dict:
+    """Ray engine vs local engine on the same pairs: CLI wall clock (with Ray's start-up), in-process rates with
+    Ray already started, and whether every score is bit-identical."""
+    n = sum(1 for _ in (folder / "dist").iterdir())
+    local_out, ray_out = tmp / "local.jsonl", tmp / "ray.jsonl"
+    local = run_batch(folder / "ref", folder / "dist", local_out, 2, ["-f", "jsonl"])
+    ray_cli = run_batch(folder / "ref", folder / "dist", ray_out, 2, ["-f", "jsonl", "--engine", "ray"])
+    a, b = _scores(local_out), _scores(ray_out)
+    identical = sum(1 for k, v in a.items() if k in b and b[k] == v and v is not None)
+    # in-process, start-up excluded: Ray started first (timed apart), then both engines on the same pairs
+    import ray
+
+    from iqa_cli.api import load_model
+    from iqa_cli.pairs import pair_folders
+    from iqa_cli.pipeline import run_pipeline
+    from iqa_cli.ray_engine import score_pairs_ray
+
+    pairs = pair_folders(folder / "ref", folder / "dist").pairs
+    t0 = time.perf_counter()
+    env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    startup = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    n_ray = sum(1 for _ in score_pairs_ray(pairs, model=None, weights=None, device="cpu"))
+    ray_loop = time.perf_counter() - t0
+    ray.shutdown()
+    scorer = load_model(device="cpu")
+    t0 = time.perf_counter()
+    n_local = sum(1 for _ in run_pipeline(scorer, pairs, workers=2))
+    local_loop = time.perf_counter() - t0
+    assert n_ray == n_local == n
+    return {
+        "pairs": n,
+        "local_cli": local,
+        "ray_cli": ray_cli,
+        "ray_vs_local_cli_wall": round(ray_cli["pairs_per_s"] / local["pairs_per_s"], 3),
+        "ray_startup_s": round(startup, 2),
+        "local_in_process_pairs_per_s": round(n / local_loop, 1),
+        "ray_in_process_pairs_per_s": round(n / ray_loop, 1),
+        "ray_vs_local_in_process": round(local_loop / ray_loop, 3),
+        "scores_bit_identical": f"{identical}/{n}",
+    }
+
+
+def _folder(base: Path, fmt: str, n: int) -> Path:
+    folder = base / f"{fmt}-{n}"
+    if not (folder / "dist").is_dir() or sum(1 for _ in (folder / "dist").iterdir()) != n:
+        t0 = time.perf_counter()
+        make_pairs(folder, n, {"png": ".png", "jpeg": ".jpg"}[fmt])
+        print(f"[{fmt}] wrote {n} pairs in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    return folder
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=600)
     ap.add_argument("--formats", default="png,jpeg")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=1, help="alternate decode-only and iqa batch this many times")
+    ap.add_argument("--ray", action="store_true", help="also the Ray engine vs the local one (PNG, --ray-pairs)")
+    ap.add_argument("--ray-pairs", type=int, default=2000)
+    ap.add_argument("--skip-local", action="store_true", help="only the --ray and GPU parts")
     ap.add_argument("--keep", type=Path, default=None, help="write the pairs here (reused if present)")
     args = ap.parse_args()
-    results: dict[str, dict] = {}
+    results: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="iqa-bench-batch-") as tmp:
         base = args.keep or Path(tmp)
-        for fmt in args.formats.split(","):
-            ext = {"png": ".png", "jpeg": ".jpg"}[fmt]
-            folder = base / f"{fmt}-{args.pairs}"
-            if not (folder / "dist").is_dir() or sum(1 for _ in (folder / "dist").iterdir()) != args.pairs:
-                t0 = time.perf_counter()
-                make_pairs(folder, args.pairs, ext)
-                print(f"[{fmt}] wrote {args.pairs} pairs in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        for fmt in [] if args.skip_local else args.formats.split(","):
+            folder = _folder(base, fmt, args.pairs)
             rows = []
             for _ in range(args.repeats):
                 dec = decode_only(folder / "ref", folder / "dist", args.workers)
                 b = run_batch(folder / "ref", folder / "dist", Path(tmp) / f"{fmt}.csv", args.workers, [])
                 rows.append({"decode_only_pairs_per_s": round(dec, 1), **b, "ratio": round(b["pairs_per_s"] / dec, 3)})
+                rows[-1]["loop_ratio"] = round(b["loop_pairs_per_s"] / dec, 3)
                 print(f"[{fmt}] {rows[-1]}", file=sys.stderr)
             results[fmt] = rows
+        import torch
+
+        if torch.cuda.is_available():
+            results["gpu"] = gpu_batching(_folder(base, "png", args.pairs))
+        else:
+            results["gpu"] = "skipped: CUDA is not available on this machine"
+        print(f"[gpu] {results['gpu']}", file=sys.stderr)
+        if args.ray:
+            results["ray"] = ray_vs_local(_folder(base, "png", args.ray_pairs), Path(tmp))
+            print(f"[ray] {results['ray']}", file=sys.stderr)
     print(json.dumps(results, indent=2))
 
 
