@@ -22,8 +22,8 @@ ROW_GROUP = 1000  # rows per Parquet row group
 
 def _pyarrow() -> tuple[Any, Any]:
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError:
         raise IQAError('Parquet needs pyarrow, which is not installed — pip install "iqa-cli[ray]"') from None
     return pa, pq

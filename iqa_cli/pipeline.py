@@ -116,7 +116,7 @@ def score_chunk(
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> list[PairResult]:
     """Decode and score consecutive pairs, batching runs of the same shape; one result per pair, in order."""
-    decoded = [_decode(p, resize, max_pixels) for p in pairs]
+    decoded: list[tuple[np.ndarray, np.ndarray] | str] = [_decode(p, resize, max_pixels) for p in pairs]
     outcome: list[float | str] = [""] * len(pairs)
     i = 0
     while i < len(pairs):
@@ -125,13 +125,16 @@ def score_chunk(
             outcome[i] = item
             i += 1
             continue
-        j = i + 1
-        while j < len(pairs) and not isinstance(decoded[j], str) and decoded[j][0].shape == item[0].shape:  # type: ignore[index]
-            j += 1
-        run = [decoded[k] for k in range(i, j)]
-        outcome[i:j] = _score_run(scorer, run)  # type: ignore[arg-type]
-        for k in range(i, j):
-            decoded[k] = ""  # free pixels as soon as scored
+        run = [item]
+        while i + len(run) < len(pairs):
+            nxt = decoded[i + len(run)]
+            if isinstance(nxt, str) or nxt[0].shape != item[0].shape:
+                break
+            run.append(nxt)
+        j = i + len(run)
+        outcome[i:j] = _score_run(scorer, run)
+        decoded[i:j] = [""] * len(run)  # free the pixels as soon as they are scored
+        del run, item
         i = j
     return [
         make_result(scorer, p, None, o) if isinstance(o, str) else make_result(scorer, p, o, None)

@@ -67,7 +67,7 @@ class PairScorer:
         self.resize, self.max_pixels, self.batch_size, self.workers = resize, max_pixels, batch_size, workers
 
     def __call__(self, batch: dict[str, Any]) -> Any:
-        import pyarrow as pa
+        import pyarrow as pa  # type: ignore[import-untyped]
 
         from iqa_cli.pairs import Pair
         from iqa_cli.pipeline import run_pipeline
@@ -87,7 +87,7 @@ class PairScorer:
 
 def _schema(rows: Sequence[dict[str, Any]]) -> Any:
     """Arrow schema of result rows: ``score`` float64 (exact for the models' float32), the rest strings."""
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped]
 
     from iqa_cli.api import PairResult
 
