@@ -8,6 +8,7 @@ and error rows are the same. Rows come back to the driver as actors finish them 
 shared runner writes and flushes each one.
 
 Paths must be readable by every node under the same name (shared storage): the actors open the files themselves.
+Relative paths are taken from the driver's working folder (each actor changes to it where it exists).
 Ray is imported only here and only when this engine is asked for (the optional extra ``iqa-cli[ray]``).
 """
 
@@ -56,10 +57,14 @@ class PairScorer:
         max_pixels: int,
         batch_size: int,
         workers: int = 1,
+        cwd: str | None = None,
     ) -> None:
         import torch
 
         from iqa_cli.api import load_model
+
+        if cwd is not None and os.path.isdir(cwd):
+            os.chdir(cwd)  # relative paths (and their error texts) as on the driver; an actor is its own process
 
         self.scorer = load_model(model, weights=weights, device=device)
         if self.scorer.device.type == "cpu":
@@ -173,12 +178,13 @@ def score_pairs_ray(
         PairScorer,
         fn_constructor_kwargs={
             "model": model,
-            "weights": str(weights) if weights is not None else None,
+            "weights": str(Path(weights).resolve()) if weights is not None else None,
             "device": device,
             "resize": resize,
             "max_pixels": max_pixels,
             "batch_size": batch_size,
             "workers": cpus,
+            "cwd": os.getcwd(),
         },
         batch_size=per_task,
         batch_format="numpy",

@@ -75,7 +75,9 @@ def local_rows(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, li
     return ref_dir, dist_dir, _rows(out)
 
 
-def test_ray_engine_gives_the_local_rows_bit_for_bit(ray_cluster: None, local_rows, tmp_path: Path) -> None:
+def test_ray_engine_gives_the_local_rows_bit_for_bit(
+    ray_cluster: None, local_rows, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ref_dir, dist_dir, expected = local_rows
     out = tmp_path / "ray.jsonl"
     result = iqa("batch", ref_dir, dist_dir, "-f", "jsonl", "-o", out, *CPU, "--engine", "ray")
@@ -87,6 +89,14 @@ def test_ray_engine_gives_the_local_rows_bit_for_bit(ray_cluster: None, local_ro
     errors = {Path(r["dist"]).name: r["error"] for r in got if r["error"]}
     assert set(errors) == {"corrupt.png", "mismatch.png"}
     assert "differ in size" in errors["mismatch.png"]
+    # relative folders: the actors resolve them from the driver's folder, rows (and error texts) as locally
+    monkeypatch.chdir(ref_dir.parent)
+    for engine in ("local", "ray"):
+        rel = iqa("batch", "ref", "dist", "-f", "jsonl", "-o", tmp_path / f"{engine}.rel", *CPU, "--engine", engine)
+        assert rel.exit_code == 1, rel.stderr
+    rel_local, rel_ray = _rows(tmp_path / "local.rel"), _rows(tmp_path / "ray.rel")
+    assert rel_ray == rel_local and rel_local[0]["ref"] == "ref/corrupt.png"
+    assert [r["score"] for r in rel_ray] == [r["score"] for r in expected]
 
 
 def test_ray_resume_skips_done_pairs_and_parquet_round_trip(ray_cluster: None, local_rows, tmp_path: Path) -> None:
