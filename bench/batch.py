@@ -7,7 +7,9 @@ distorted images come from :mod:`iqa_cli.distortions` (blur, noise, JPEG, ... at
 - **decode-only**: every pair read and aligned exactly as ``iqa batch`` reads it (``read_image`` + ``align_pair``),
   in ``--workers`` threads, nothing scored: the rate a pipeline can at best approach on this machine;
 - **iqa batch**: the real command in a subprocess (default model, ``--device cpu``, ``--workers``), wall clock
-  including start-up, and the rate of its own scoring loop (the summary line on stderr);
+  including start-up, and the rate of its own scoring loop (the summary line on stderr); ``ratio`` = wall-clock
+  pairs/s over decode-only pairs/s, ``loop_ratio`` the same without start-up. CPU ms per pair of both (less
+  sensitive than rates to other jobs on a shared machine) are reported beside them;
 - ``--ray``: ``iqa batch --engine ray`` on the same pairs (JSON Lines, so scores compare at full precision), with
   and without Ray's start-up, and whether every score is bit-identical to the local engine's;
 - GPU (when CUDA is available, else skipped and said so): pairs/s of the model at batch 1 vs batched, decoded
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -86,19 +89,19 @@ def make_pairs(folder: Path, n: int, ext: str, seed: int = 0) -> tuple[Path, Pat
     return ref_dir, dist_dir
 
 
-def decode_only(ref_dir: Path, dist_dir: Path, workers: int) -> float:
-    """Pairs/s of reading and aligning every pair in ``workers`` threads (nothing scored)."""
+def decode_only(ref_dir: Path, dist_dir: Path, workers: int) -> tuple[float, float]:
+    """Pairs/s of reading and aligning every pair in ``workers`` threads (nothing scored), and CPU ms per pair."""
     names = sorted(p.name for p in dist_dir.iterdir())
 
     def load(name: str) -> tuple[int, ...]:
         r, d = align_pair(read_image(ref_dir / name), read_image(dist_dir / name))
         return r.shape
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for _ in pool.map(load, names):
             pass
-    return len(names) / (time.perf_counter() - t0)
+    return len(names) / (time.perf_counter() - t0), 1000 * (time.process_time() - c0) / len(names)
 
 
 def run_batch(ref_dir: Path, dist_dir: Path, out: Path, workers: int, extra: list[str]) -> dict[str, float]:
@@ -107,16 +110,24 @@ def run_batch(ref_dir: Path, dist_dir: Path, out: Path, workers: int, extra: lis
     cmd = [sys.executable, "-m", "iqa_cli", "batch", str(ref_dir), str(dist_dir), "-o", str(out)]
     cmd += ["--device", "cpu", "--workers", str(workers), "--no-progress", *extra]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if res.returncode != 0:
         raise RuntimeError(f"iqa batch failed ({res.returncode}): {res.stderr[-2000:]}")
     m = re.search(r"(\d+) scored, (\d+) failed.* in ([0-9.]+)s", res.stderr)
     if m is None or int(m.group(1)) != n:
         raise RuntimeError(f"unexpected summary: {res.stderr[-2000:]}")
     loop = float(m.group(3))
-    return {"wall_s": round(wall, 2), "pairs_per_s": round(n / wall, 1), "loop_pairs_per_s": round(n / loop, 1)}
+    return {
+        "wall_s": round(wall, 2),
+        "pairs_per_s": round(n / wall, 1),
+        "loop_pairs_per_s": round(n / loop, 1),
+        "cpu_ms_per_pair": round(1000 * cpu / n, 2),  # whole process, start-up included (Ray: driver only)
+    }
 
 
 def _scores(path: Path) -> dict[tuple[str, str], float | None]:
@@ -226,9 +237,10 @@ def main() -> None:
             folder = _folder(base, fmt, args.pairs)
             rows = []
             for _ in range(args.repeats):
-                dec = decode_only(folder / "ref", folder / "dist", args.workers)
+                dec, dec_cpu = decode_only(folder / "ref", folder / "dist", args.workers)
                 b = run_batch(folder / "ref", folder / "dist", Path(tmp) / f"{fmt}.csv", args.workers, [])
-                rows.append({"decode_only_pairs_per_s": round(dec, 1), **b, "ratio": round(b["pairs_per_s"] / dec, 3)})
+                rows.append({"decode_only_pairs_per_s": round(dec, 1), "decode_cpu_ms_per_pair": round(dec_cpu, 2)})
+                rows[-1] |= {**b, "ratio": round(b["pairs_per_s"] / dec, 3)}
                 rows[-1]["loop_ratio"] = round(b["loop_pairs_per_s"] / dec, 3)
                 print(f"[{fmt}] {rows[-1]}", file=sys.stderr)
             results[fmt] = rows

@@ -193,7 +193,7 @@ def batch(
         bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr (terminal only).")
     ] = True,
     engine: Annotated[
-        Engine, typer.Option("--engine", help='local, or ray (Ray Data; pip install "iqa-cli[ray]").')
+        Engine, typer.Option("--engine", help='local, or ray (Ray Data; pip install "iqa-cli\\[ray]").')
     ] = Engine.local,
     address: Annotated[
         str | None, typer.Option("--address", help="Ray cluster to join (auto, ray://HOST:10001); --engine ray only.")
