@@ -1,7 +1,7 @@
 """Accuracy benchmark: the 65 KADID development conditions re-created on the held-out Kodak24 images.
 
 Each distorted image gets its condition's mean human score (KADID's generator conventions, see
-iqa_cli.devset). Reports SRCC / PLCC (4-parameter logistic) / KRCC over all pairs for:
+iqa_cli.synth.devset). Reports SRCC / PLCC (4-parameter logistic) / KRCC over all pairs for:
 
 - causal-iqa, label-free head (no human score involved anywhere);
 - causal-iqa, few-label head judged by leave-one-type-out: for each distortion type the head is fitted on the
@@ -31,9 +31,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from iqa_cli.api import load_model  # noqa: E402
-from iqa_cli.devset import load_refs, pristine_paths  # noqa: E402
 from iqa_cli.eval import correlations  # noqa: E402
 from iqa_cli.models.baselines import MSSSIM, PSNR, SSIM, HaarPSI  # noqa: E402
+from iqa_cli.synth.devset import find_data_dir, load_refs, pristine_paths, require_data_dir  # noqa: E402
 from iqa_cli.train import run  # noqa: E402
 
 
@@ -50,7 +50,8 @@ def main() -> None:
     t0 = time.perf_counter()
     scorer = load_model("causal-iqa", weights=args.weights, device="cpu")
     model = scorer.module
-    holdout = pristine_paths("holdout")[: args.limit]
+    data_dir = require_data_dir(find_data_dir(Path(__file__).resolve().parents[1]))
+    holdout = pristine_paths("holdout", data_dir)[: args.limit]
     refs = load_refs(holdout)
     mods = {"psnr": PSNR(), "ssim": SSIM(), "ms-ssim": MSSSIM(), "haarpsi": HaarPSI()}
     base: dict[str, list[float]] = {k: [] for k in mods}
@@ -68,7 +69,7 @@ def main() -> None:
         z = np.load(args.train_dev)
         train_dev = run.DevFeatures(z["features"], z["mos"], z["type_ids"], z["levels"], [])
     else:
-        train_dev = run.dev_features(model, load_refs(run.dev_train_refs()))
+        train_dev = run.dev_features(model, load_refs(run.dev_train_refs(data_dir)))
     scale = model.feature_scale.numpy()
     feats = torch.from_numpy(kodak.features).float()
     with torch.inference_mode():

@@ -2,7 +2,7 @@
 
 For each format (PNG, JPEG) the script writes ``--pairs`` 512x384 (ref, dist) pairs into a temporary folder:
 references are crops of ``../shared/data/pristine`` images (synthetic textures when that folder is absent), the
-distorted images come from :mod:`iqa_cli.distortions` (blur, noise, JPEG, ... at mixed strengths). Then:
+distorted images come from :mod:`iqa_cli.synth.distortions` (blur, noise, JPEG, ... at mixed strengths). Then:
 
 - **decode-only**: every pair read and aligned exactly as ``iqa batch`` reads it (``read_image`` + ``align_pair``),
   in ``--workers`` threads, nothing scored: the rate a pipeline can at best approach on this machine;
@@ -39,8 +39,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from iqa_cli import distortions  # noqa: E402  (the one import of the distortion registry)
 from iqa_cli.io import align_pair, read_image  # noqa: E402
+from iqa_cli.synth import distortions  # noqa: E402  (the one import of the distortion registry)
 
 PRISTINE = ROOT.parent / "shared" / "data" / "pristine"
 SIZE = (384, 512)  # (H, W)
@@ -58,8 +58,8 @@ def _sources() -> list[np.ndarray]:
         rng = np.random.default_rng(0)
         y, x = np.mgrid[0 : SIZE[0] * 2, 0 : SIZE[1] * 2].astype(np.float32)
         for _ in range(8):
-            f = rng.uniform(0.01, 0.2, 3)
-            img = np.stack([0.5 + 0.3 * np.sin(f[c] * x + c) * np.cos(f[2 - c] * y) for c in range(3)], axis=2)
+            freq = rng.uniform(0.01, 0.2, 3)
+            img = np.stack([0.5 + 0.3 * np.sin(freq[c] * x + c) * np.cos(freq[2 - c] * y) for c in range(3)], axis=2)
             out.append(np.clip(img + 0.05 * rng.random(img.shape), 0, 1).astype(np.float32))
     return out
 

@@ -4,7 +4,7 @@ The claim tested is the paper's: adapting the causal model to the clean images o
 label, improves agreement with human judgements on that domain over the base model and over the training-free
 metrics. No human scores exist for these domains, so the 65 KADID development conditions
 (``../shared/data/labels/kadid_dev_conditions.csv``) are re-created on *held-out* domain images
-(:func:`iqa_cli.devset.make_dev_pairs`, KADID's conventions) and every distorted image gets its condition's
+(:func:`iqa_cli.synth.devset.make_dev_pairs`, KADID's conventions) and every distorted image gets its condition's
 mean human score. What is measured is therefore agreement across distortion types and levels on domain content,
 anchored to KADID's human ratings of natural photos (not to ratings of the domain itself).
 
@@ -83,15 +83,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from iqa_cli import adaptation  # noqa: E402
-from iqa_cli.adaptation import _shrink, adapt  # noqa: E402
+from iqa_cli.adaptation import adapt  # noqa: E402
 from iqa_cli.api import load_model  # noqa: E402
-from iqa_cli.devset import DevPair, load_conditions, make_dev_pairs, shared_data_dir  # noqa: E402
 from iqa_cli.errors import UsageError  # noqa: E402
 from iqa_cli.eval import correlations  # noqa: E402
 from iqa_cli.fitting import fit  # noqa: E402
-from iqa_cli.io import read_image, to_rgb, write_image  # noqa: E402
+from iqa_cli.io import downsize_to, read_image, to_rgb, write_image  # noqa: E402
 from iqa_cli.models.baselines import MSSSIM, PSNR, SSIM  # noqa: E402
 from iqa_cli.models.causal import CausalIQA  # noqa: E402
+from iqa_cli.synth.devset import CONDITIONS_FILE, DevPair, find_data_dir, load_conditions, make_dev_pairs  # noqa: E402
 
 MAX_SIDE = adaptation.DEFAULT_MAX_SIDE
 GREY_DROPPED_TYPES = (5, 7)
@@ -155,7 +155,7 @@ def split(names: list[str], seed: int) -> tuple[list[str], list[str]]:
 
 def prepare(pixels: np.ndarray, grey: bool) -> np.ndarray:
     """Shrink (area) to <= MAX_SIDE, to grey (Rec.601 luma) if asked, rounded to 8 bits as written."""
-    img = _shrink(to_rgb(pixels), MAX_SIDE)
+    img = downsize_to(to_rgb(pixels), MAX_SIDE)
     if grey:
         img = (img @ LUMA)[..., None].astype(np.float32)
     return (np.rint(np.clip(img, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
@@ -490,10 +490,10 @@ def main() -> None:
     t_start = time.perf_counter()
     env_prefix = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS",) if k in os.environ)
     command = f"{env_prefix} python bench/domains.py {' '.join(sys.argv[1:])}".strip()
-    root = shared_data_dir()
-    if root is None:
+    data_dir = find_data_dir(Path(__file__).resolve().parents[1])
+    if data_dir is None:
         sys.exit("shared data folder not found (../shared/data or $IQA_SHARED_DATA)")
-    root = root / "domains"
+    root = data_dir / "domains"
     work = args.workdir or Path(tempfile.mkdtemp(prefix="iqa_domains_"))
     work.mkdir(parents=True, exist_ok=True)
     base_scorer = (
@@ -502,7 +502,7 @@ def main() -> None:
     base = base_scorer.module
     if not isinstance(base, CausalIQA):
         sys.exit(f"base weights {args.base} are not a causal-iqa model")
-    conditions = load_conditions()
+    conditions = load_conditions(data_dir / CONDITIONS_FILE)
     report: dict[str, Any] = {
         "command": command,
         "env": {

@@ -24,8 +24,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from iqa_cli.api import load_model  # noqa: E402
 from iqa_cli.attack import attack_pair, reflection_center  # noqa: E402
-from iqa_cli.devset import load_conditions, load_refs, make_dev_pairs, pristine_paths  # noqa: E402
 from iqa_cli.eval import srcc  # noqa: E402
+from iqa_cli.synth.devset import (  # noqa: E402
+    CONDITIONS_FILE,
+    find_data_dir,
+    load_conditions,
+    load_refs,
+    make_dev_pairs,
+    pristine_paths,
+    require_data_dir,
+)
 
 
 def main() -> None:
@@ -40,8 +48,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench/out/robustness.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    refs = load_refs(pristine_paths("holdout")[: args.images])
-    pairs = list(make_dev_pairs(refs, load_conditions(), max_side=args.max_side))
+    data_dir = require_data_dir(find_data_dir(Path(__file__).resolve().parents[1]))
+    refs = load_refs(pristine_paths("holdout", data_dir)[: args.images])
+    pairs = list(make_dev_pairs(refs, load_conditions(data_dir / CONDITIONS_FILE), max_side=args.max_side))
     mos = np.array([p.condition.mean_score for p in pairs])
     tensors = [
         (

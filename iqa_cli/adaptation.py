@@ -20,8 +20,9 @@ What an adaptation does, in order:
    features of synthetic degradations of crops of the domain images (and of the real distorted pairs, if
    given). The few-label head's weights are kept from the base, but the saved config's head is ``label_free``:
    an adapted model scores with the label-free head by default (refit a few-label head with ``iqa fit``).
-5. **Output.** Written atomically (temporary file + rename) with metadata: model, config, base name and
-   sha256, domain, image count and content hash, the recipe and how many steps were resumed.
+5. **Output.** Written atomically (temporary file + rename) with metadata: model, config, base file name and
+   sha256, domain, image count and content hash, the recipe and how many steps were resumed. No machine path is
+   stored, and the file is canonical: the same inputs and seed give the same bytes (same sha256).
 
 The output works anywhere a weights file does: ``iqa score/batch --weights domain.safetensors`` or
 ``load_model(weights=...)``.
@@ -117,7 +118,7 @@ def parse_degradations(spec: str | Sequence[str] | None, grey: bool = False) -> 
     Raises:
         UsageError: unknown family or name, a bad weight, or a colour-only distortion for a grey domain.
     """
-    from iqa_cli import distortions
+    from iqa_cli.synth import distortions
 
     items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else (spec or []))]
     items = [s for s in items if s]
@@ -149,7 +150,7 @@ def parse_degradations(spec: str | Sequence[str] | None, grey: bool = False) -> 
         else:
             raise UsageError(
                 f"unknown degradation {key!r}: expected a family ({', '.join(distortions.FAMILIES)}) "
-                "or a distortion name (see iqa_cli.distortions.names())"
+                "or a distortion name (see iqa_cli.synth.distortions.names())"
             )
         parsed.append((members, weight))
     g = math.gcd(*[w for _, w in parsed])
@@ -195,26 +196,13 @@ def _dedupe(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def _shrink(pixels: np.ndarray, max_side: int) -> np.ndarray:
-    """Area-average float pixels so the longer side is at most ``max_side`` (stays float: no level rounding)."""
-    import cv2
-
-    h, w, c = pixels.shape
-    if max(h, w) <= max_side:
-        return pixels
-    f = max_side / max(h, w)
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    out = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(out.reshape(size[1], size[0], c), dtype=np.float32)
-
-
 def load_domain_images(paths: Sequence[Path], max_side: int = DEFAULT_MAX_SIDE) -> tuple[list[np.ndarray], bool]:
     """Read and check domain images; returns float32 ``HxWxC`` arrays (C 1 if every image is grey) and grey.
 
     Raises:
         TrainingError: listing every unreadable file, or every image smaller than :data:`MIN_SIDE`.
     """
-    from iqa_cli.io import read_image, to_rgb
+    from iqa_cli.io import downsize_to, read_image, to_rgb
 
     images: list[np.ndarray] = []
     unreadable: list[str] = []
@@ -228,7 +216,7 @@ def load_domain_images(paths: Sequence[Path], max_side: int = DEFAULT_MAX_SIDE) 
         if min(img.height, img.width) < MIN_SIDE:
             small.append(f"{path} ({img.width}x{img.height})")
             continue
-        images.append(_shrink(img.pixels, max_side))
+        images.append(downsize_to(img.pixels, max_side))
     if unreadable:
         raise TrainingError(f"cannot read {len(unreadable)} of {len(paths)} domain image(s): " + "; ".join(unreadable))
     if small:
@@ -271,7 +259,7 @@ def synthetic_features(
     Each image gives ``ceil(n_samples / len(images))`` (at least 2) crops of ``min(128, smallest side)`` px,
     each degraded by a distortion drawn from ``names`` at a strength uniform in [0.05, 1]; everything is seeded.
     """
-    from iqa_cli import distortions
+    from iqa_cli.synth import distortions
     from iqa_cli.train.heads import collect_features
 
     crop = min(FIT_CROP, _floor8(min(min(im.shape[:2]) for im in images)))
@@ -297,16 +285,12 @@ def synthetic_features(
 
 def refit_label_free(model: CausalIQA, features: np.ndarray) -> float:
     """Refit ``feature_scale`` and the label-free projection in place; the few-label weights are kept."""
-    import torch
-
+    from iqa_cli.models.causal.heads import write_heads
     from iqa_cli.train.heads import fit_feature_scale, fit_label_free
 
     scale = fit_feature_scale(features)
     direction, tau = fit_label_free(features, scale)
-    with torch.no_grad():
-        model.get_buffer("feature_scale").copy_(torch.from_numpy(scale.astype(np.float32)))
-        model.get_buffer("lf_direction").copy_(torch.from_numpy(direction))
-        model.get_buffer("lf_tau").fill_(tau)
+    write_heads(model, scale=scale, label_free=(direction, tau))
     return tau
 
 
@@ -329,7 +313,7 @@ def _load_base(base: str | Path | None) -> tuple[CausalIQA, dict[str, Any]]:
     meta = scorer.metadata
     info = {
         "model": scorer.name,
-        "weights": str(scorer.weights) if scorer.weights else None,
+        "weights": scorer.weights.name if scorer.weights else None,  # a file name, never a machine path
         "sha256": scorer.weights_sha256,
         "domain": meta.get("domain"),
     }
@@ -478,11 +462,8 @@ def adapt(
         features = np.concatenate([features, real])
     tau = refit_label_free(model, features)
 
-    from iqa_cli.models.causal import CausalIQA
-
-    config = {**model.config.to_dict(), "head": "label_free"}
-    adapted = CausalIQA(config)
-    adapted.load_state_dict(model.state_dict())
+    adapted = model.with_config(head="label_free")
+    config = adapted.config.to_dict()
     metadata = {
         "model": "causal-iqa",
         "config": config,

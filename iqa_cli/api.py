@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Resize = Literal["none", "dist"]
-TILE_PIXELS = 2048 * 2048  # above this many pixels the learned model pools tile by tile (bounded memory)
+WEIGHTS_ID_LEN = 12  # hex digits of the weights' sha256 in output rows and summaries
 ImageLike = str | Path | Image | np.ndarray
 
 
@@ -44,6 +44,7 @@ class PairResult:
     model: str
     score: float | None
     error: str | None = None
+    weights: str = "none"  # Scorer.weights_id of the scorer that made the row
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,6 +59,8 @@ class Scorer:
         device: where it runs.
         weights: path of the loaded weights file, or None for training-free models.
         weights_sha256: sha256 of that file.
+        shipped: True unless the weights differ from the shipped file of the model (``--weights`` from
+            ``iqa adapt`` / ``iqa fit``); training-free models count as shipped.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class Scorer:
         weights: Path | None = None,
         weights_sha256: str | None = None,
         metadata: dict[str, Any] | None = None,
+        shipped: bool = True,
     ) -> None:
         self.spec = spec
         self.module = module
@@ -75,6 +79,17 @@ class Scorer:
         self.weights = weights
         self.weights_sha256 = weights_sha256
         self.metadata = metadata or {}
+        self.shipped = shipped
+
+    @property
+    def weights_id(self) -> str:
+        """Short name of the loaded weights for output rows: a sha256 prefix, or "none" for training-free models."""
+        return self.weights_sha256[:WEIGHTS_ID_LEN] if self.weights_sha256 else "none"
+
+    @property
+    def has_quality_map(self) -> bool:
+        """Whether :meth:`quality_map` is available for this model."""
+        return getattr(self.module, "quality_map", None) is not None
 
     @property
     def name(self) -> str:
@@ -105,13 +120,9 @@ class Scorer:
         self._check_size(ref.shape[0], ref.shape[1])
         r = to_tensor(ref).to(self.device)
         d = to_tensor(dist).to(self.device)
+        score = getattr(self.module, "score", self.module)  # a model's own inference path (e.g. tiling), or forward
         with torch.inference_mode():
-            tiled = getattr(self.module, "tiled_pooled_features", None)
-            if tiled is not None and ref.shape[0] * ref.shape[1] > TILE_PIXELS:
-                # only the feature groups the head uses, as the module's own forward does (exact)
-                value = self.module.score_features(tiled(r, d, branches=self.module.needed_branches()))
-            else:
-                value = self.module(r, d)
+            value = score(r, d)
         return float(value.reshape(-1)[0].cpu())
 
     # -- files / arrays -------------------------------------------------------------------------------------------
@@ -143,7 +154,7 @@ class Scorer:
         from iqa_cli.io import to_tensor
 
         fn = getattr(self.module, "quality_map", None)
-        if fn is None:
+        if fn is None:  # the CLI checks has_quality_map before scoring
             raise UsageError(f"model {self.name!r} gives no quality map — use the default model for --map")
         r, d = align_pair(_as_image(ref, DEFAULT_MAX_PIXELS), _as_image(dist, DEFAULT_MAX_PIXELS), resize=resize)
         with torch.inference_mode():
@@ -160,6 +171,9 @@ class Scorer:
             "device": str(self.device),
             "weights": str(self.weights) if self.weights else None,
             "weights_sha256": self.weights_sha256,
+            "weights_shipped": self.shipped,
+            "weights_kind": self.metadata.get("kind"),
+            "weights_domain": self.metadata.get("domain"),
         }
 
 
@@ -207,6 +221,12 @@ def load_model(name: str | None = None, *, weights: str | Path | None = None, de
         path, expected = shipped_path(spec.weights)
         tensors, meta = read_weights(path, expected_sha256=expected)
         sha = expected
+    shipped = True
+    if weights is not None and spec.weights is not None:
+        try:
+            shipped = sha == shipped_path(spec.weights)[1]
+        except WeightsError:  # no manifest entry: whatever was loaded is not the shipped file
+            shipped = False
     if tensors is not None and spec.weights is None:
         raise WeightsError(f"model {name!r} is training-free and takes no weights")
     module = spec.factory(meta["config"]) if "config" in meta else spec.factory()
@@ -214,7 +234,7 @@ def load_model(name: str | None = None, *, weights: str | Path | None = None, de
         load_state_strict(module, tensors, str(path))
     module.eval()
     module.to(dev)
-    return Scorer(spec, module, dev, path, sha, meta)
+    return Scorer(spec, module, dev, path, sha, meta, shipped)
 
 
 def list_models() -> list[dict[str, Any]]:

@@ -13,7 +13,6 @@ References:
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -352,27 +351,14 @@ def _rows(
 
 def read_labels(path: Path) -> dict[tuple[str, str], float]:
     """Subjective scores from a CSV ``ref,dist,score`` (relative paths against the CSV's folder), keyed by the
-    resolved (ref, dist) paths.
+    resolved (ref, dist) paths; read by :func:`iqa_cli.datasets.table.read_pair_table`.
 
     Raises:
-        UsageError: unreadable file, missing columns or a non-numeric score.
+        DatasetError: unreadable file, missing columns, no rows, an empty cell or a score that is not a number.
     """
-    path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"cannot read labels CSV '{path}': {exc}") from exc
-    out: dict[tuple[str, str], float] = {}
-    for n, row in enumerate(rows, start=2):
-        low = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
-        if not {"ref", "dist", "score"} <= low.keys():
-            raise UsageError(f"labels CSV '{path}' needs columns ref,dist,score; found {', '.join(row)}")
-        try:
-            out[_key(path.parent / low["ref"], path.parent / low["dist"])] = float(low["score"])
-        except ValueError:
-            raise UsageError(f"labels CSV '{path}', row {n}: score {low['score']!r} is not a number") from None
-    return out
+    from iqa_cli.datasets.table import read_pair_table
+
+    return {_key(r.ref, r.dist): r.score for r in read_pair_table(path, "labels CSV", score=True)}
 
 
 def _key(ref: str | Path, dist: str | Path) -> tuple[str, str]:

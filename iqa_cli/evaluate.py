@@ -1,13 +1,17 @@
-"""``iqa evaluate``: score a dataset and report agreement with its subjective scores."""
+"""``iqa evaluate``: score a dataset and report agreement with its subjective scores (library; prints nothing)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from iqa_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from iqa_cli.api import PairResult
 
 
 def run_evaluate(
@@ -20,16 +24,20 @@ def run_evaluate(
     device: str = "auto",
     resize: str = "none",
     limit: int | None = None,
-    progress: bool = False,
-    console: Any = None,
+    on_start: Callable[[int], None] | None = None,
+    on_result: Callable[[PairResult], None] | None = None,
 ) -> dict[str, Any]:
     """Score every sample of a dataset and compute SRCC/PLCC/KRCC/RMSE against its (oriented) scores.
 
+    Args:
+        on_start: called with the number of pairs once the model is loaded (e.g. to start a progress bar).
+        on_result: called with each pair's result, failed ones included (their ``error`` is set).
+
     Returns:
-        A JSON-ready report: dataset, kind, model, n, failed, correlations, score_kind.
+        A JSON-ready report: dataset, root, score_kind, model, weights_sha256, weights_shipped, n, failed,
+        correlations.
     """
     from iqa_cli.api import load_model, score_pairs
-    from iqa_cli.batch import progress_bar
     from iqa_cli.datasets import load_dataset
     from iqa_cli.eval import correlations, orient
     from iqa_cli.pairs import Pair
@@ -43,24 +51,16 @@ def run_evaluate(
     preds: list[float] = []
     mos: list[float] = []
     failed = 0
-    bar = progress_bar(console, progress) if console is not None else None
-    if bar is not None:
-        bar.start()
-        task = bar.add_task("evaluating", total=len(pairs), rate="")
-    try:
-        for sample, result in zip(samples, score_pairs(scorer, pairs, resize=resize)):  # type: ignore[arg-type]
-            if bar is not None:
-                bar.update(task, advance=1)
-            if result.score is None:
-                failed += 1
-                if console is not None:
-                    console.print(f"iqa: {result.dist}: {result.error}")
-                continue
-            preds.append(result.score)
-            mos.append(sample.score)
-    finally:
-        if bar is not None:
-            bar.stop()
+    if on_start is not None:
+        on_start(len(pairs))
+    for sample, result in zip(samples, score_pairs(scorer, pairs, resize=resize)):  # type: ignore[arg-type]
+        if on_result is not None:
+            on_result(result)
+        if result.score is None:
+            failed += 1
+            continue
+        preds.append(result.score)
+        mos.append(sample.score)
     if len(preds) < 3:
         raise UsageError(f"only {len(preds)} pairs could be scored; at least 3 are needed for correlations")
     corr = correlations(orient(np.asarray(preds), scorer.higher_is_better), np.asarray(mos))
@@ -69,6 +69,10 @@ def run_evaluate(
         "root": str(data.root),
         "score_kind": data.score_kind,
         "model": scorer.name,
+        "weights_sha256": scorer.weights_sha256,
+        "weights_shipped": scorer.shipped,
+        "weights_kind": scorer.metadata.get("kind"),
+        "weights_domain": scorer.metadata.get("domain"),
         "n": len(preds),
         "failed": failed,
         "correlations": corr.as_dict(),

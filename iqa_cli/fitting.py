@@ -4,13 +4,15 @@ The base model's encoder, masking module and feature scale stay frozen. For ever
 ``ref,dist,score`` CSV the pooled masked degradation features are computed once; a non-negative ridge regression
 (:func:`iqa_cli.train.heads.fit_few_label`: more degradation never raises quality) maps them to the scores. The
 written model is the base with new ``fl_*`` buffers and ``head="few_label"`` in its config: 100 = identical to
-the reference, 0 = a tenth of the score range below the worst-rated pair of the CSV.
+the reference; the floor, a tenth of the score range below the worst-rated pair of the CSV, is where the score
+would reach 0 (it is linear down to 5, then a positive tail: :func:`iqa_cli.models.causal.heads.few_label_score`).
+Cross-validation predicts with that same formula.
 
 Quality of the fit is estimated by k-fold cross-validation with folds split *by reference image* (a reference
 and all its distorted versions are in the same fold, so a fold's test images were never seen in training):
-SRCC and PLCC of the pooled out-of-fold predictions, and per fold. The model written is fitted on all pairs.
-
-End-to-end fine-tuning for many labels is not implemented.
+SRCC and PLCC of the pooled out-of-fold predictions, and per fold. The model written is fitted on all pairs;
+its metadata names the CSV and the base weights by file name and sha256 (no machine path), and the same inputs
+give the same bytes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from iqa_cli.errors import ImageError, TrainingError, UsageError
 
 if TYPE_CHECKING:
     from iqa_cli.models.causal import CausalIQA
+    from iqa_cli.models.causal.heads import FewLabelHead
     from iqa_cli.pairs import Pair
 
 log = logging.getLogger(__name__)
@@ -91,7 +94,6 @@ def pair_features(
     """
     import torch
 
-    from iqa_cli.api import TILE_PIXELS
     from iqa_cli.io import align_pair, read_image, to_tensor
 
     rows: list[np.ndarray] = []
@@ -109,15 +111,12 @@ def pair_features(
             problems.append(str(exc))
             continue
         if max_side is not None and max(r.shape[:2]) > max_side:
-            from iqa_cli.adaptation import _shrink
+            from iqa_cli.io import downsize_to
 
-            r, d = _shrink(r, max_side), _shrink(d, max_side)
+            r, d = downsize_to(r, max_side), downsize_to(d, max_side)
         with torch.inference_mode():
             rt, dt = to_tensor(r).to(device), to_tensor(d).to(device)
-            if r.shape[0] * r.shape[1] > TILE_PIXELS:
-                feats = model.tiled_pooled_features(rt, dt)
-            else:
-                feats = model.pooled_features(rt, dt)
+            feats = model.image_features(rt, dt)
         rows.append(feats[0].float().cpu().numpy())
         refs.append(str(Path(pair.ref).resolve()))
         if progress is not None:
@@ -166,15 +165,9 @@ def split_folds(refs: Sequence[str], folds: int, seed: int = 0) -> list[np.ndarr
 # ------------------------------------------------------------------------------------------------- heads
 
 
-@dataclass(frozen=True)
-class FewLabelHead:
-    weights: np.ndarray
-    bias: float
-    floor: float
-
-
 def fit_head(features: np.ndarray, mos: np.ndarray, scale: np.ndarray, ridge: float) -> FewLabelHead:
     """Monotone ridge fit plus the floor that maps the worst score near 0 (see the module docstring)."""
+    from iqa_cli.models.causal.heads import FewLabelHead
     from iqa_cli.train.heads import fit_few_label
 
     w, b = fit_few_label(features, mos, scale, ridge=ridge)
@@ -185,11 +178,14 @@ def fit_head(features: np.ndarray, mos: np.ndarray, scale: np.ndarray, ridge: fl
 
 
 def predict(head: FewLabelHead, features: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Scores 0-100 as :meth:`CausalIQA.head_few_label` computes them."""
-    from iqa_cli.train.heads import fl_transform
+    """Scores 0-100 of the model's few-label head formula (:func:`~iqa_cli.models.causal.heads.few_label_score`),
+    in float64."""
+    import torch
 
-    mos = head.bias - fl_transform(features, scale) @ head.weights
-    return 100.0 * np.clip((mos - head.floor) / (head.bias - head.floor), 0.0, 1.0)
+    from iqa_cli.models.causal.heads import few_label_score
+
+    f, s, w = (torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in (features, scale, head.weights))
+    return few_label_score(f, s, w, head.bias, head.floor).numpy()
 
 
 def cross_validate(
@@ -243,7 +239,6 @@ def fit(
     folds: int = DEFAULT_FOLDS,
     seed: int = 0,
     device: str = "auto",
-    finetune: bool = False,
     force: bool = False,
     progress: Progress | None = None,
 ) -> FitReport:
@@ -258,7 +253,6 @@ def fit(
         folds: cross-validation folds (at most the number of references); 0 or 1 skips cross-validation.
         seed: seed of the fold assignment.
         device: where features are computed.
-        finetune: end-to-end fine-tuning — not implemented; True raises.
         force: overwrite ``out``.
         progress: ``progress("features", done, total)`` callback.
 
@@ -266,16 +260,12 @@ def fit(
         A :class:`FitReport`.
 
     Raises:
-        UsageError: ``out`` exists without ``force``, ``finetune``, bad option values.
+        UsageError: ``out`` exists without ``force``, bad option values.
         DatasetError: the CSV is malformed or names missing files.
         TrainingError: too few pairs, constant scores, unusable pairs.
     """
     t0 = time.perf_counter()
     out = Path(out)
-    if finetune:
-        raise UsageError(
-            "end-to-end fine-tuning (--finetune) is not implemented; drop it to fit the head on frozen features"
-        )
     if out.exists() and not force:
         raise UsageError(f"output {out} already exists — pass --force to overwrite it")
     if ridge < 0 or folds < 0:
@@ -294,6 +284,7 @@ def fit(
 
     from iqa_cli.api import load_model
     from iqa_cli.models.causal import CausalIQA
+    from iqa_cli.models.causal.heads import read_scale, write_heads
 
     scorer = load_model("causal-iqa", device=device) if base is None else load_model(weights=base, device=device)
     model = scorer.module
@@ -306,7 +297,7 @@ def fit(
         min_side=scorer.spec.min_size,
         progress=progress,
     )
-    scale = model.get_buffer("feature_scale").detach().cpu().numpy().astype(np.float64)
+    scale = read_scale(model).astype(np.float64)
     n_refs = len(set(refs))
     k = min(folds, n_refs)
     cv_srcc = cv_plcc = None
@@ -328,18 +319,12 @@ def fit(
     except UsageError:
         train_srcc = None
 
-    import torch
-
-    config = {**model.config.to_dict(), "head": "few_label"}
-    fitted = CausalIQA(config)
-    fitted.load_state_dict({k_: v.cpu() for k_, v in model.state_dict().items()})
-    with torch.no_grad():
-        fitted.get_buffer("fl_weights").copy_(torch.from_numpy(head.weights.astype(np.float32)))
-        fitted.get_buffer("fl_bias").fill_(head.bias)
-        fitted.get_buffer("fl_floor").fill_(head.floor)
+    fitted = model.with_config(head="few_label")
+    write_heads(fitted, few_label=head)
+    config = fitted.config.to_dict()
     base_info = {
         "model": scorer.name,
-        "weights": str(scorer.weights) if scorer.weights else None,
+        "weights": scorer.weights.name if scorer.weights else None,  # a file name, never a machine path
         "sha256": scorer.weights_sha256,
         "domain": scorer.metadata.get("domain"),
     }
@@ -353,7 +338,7 @@ def fit(
         "base": base_info,
         "domain": scorer.metadata.get("domain"),
         "fit": {
-            "csv": str(pairs_csv),
+            "csv": Path(pairs_csv).name,
             "csv_sha256": file_sha256(pairs_csv),
             "pairs": len(samples),
             "refs": n_refs,

@@ -16,6 +16,8 @@ Policies (the README quotes this list):
   (:func:`to_rgb`), the grey channel is replicated into R, G and B. This is the only grey mapping.
 - **Size.** Images of more than ``max_pixels`` pixels (default 100 million) are refused, from the header
   before decoding for PNG, JPEG, GIF and BMP, and from the decoded shape otherwise.
+- **Downsizing.** :func:`downsize_to` is the one shrink used before training, adaptation and benchmarks: area
+  averaging (``INTER_AREA``) to a longer side of at most ``max_side``, dtype and channel count kept.
 - **Pairs of different size** are an error unless ``resize="dist"``, which resamples the distorted image to
   the reference size (``INTER_AREA`` when shrinking, ``INTER_CUBIC`` when enlarging, then clipped to [0, 1]).
 - **Writing.** :func:`write_image` writes 8- or 16-bit PNG/TIFF, grey or RGB, to a temporary file in the
@@ -214,6 +216,32 @@ def align_pair(ref: Image, dist: Image, resize: Literal["none", "dist"] = "none"
         d = np.clip(resized.reshape(h, w, d.shape[2]), 0.0, 1.0).astype(np.float32, copy=False)
         logger.debug("resampled dist from %s to %s", dist.pixels.shape[:2], (h, w))
     return r, d
+
+
+def downsize_to(pixels: np.ndarray, max_side: int) -> np.ndarray:
+    """Area-averages an image so that its longer side is at most ``max_side``; smaller images are returned as is.
+
+    The new size is ``round(side * max_side / longer side)`` (at least 1) on each axis, by ``cv2.INTER_AREA``.
+
+    Args:
+        pixels: ``HxW`` or ``HxWxC`` array (uint8 or float32, as OpenCV resizes them).
+        max_side: Largest accepted length of the longer side, in pixels.
+
+    Returns:
+        The input itself when it is small enough, else a new array of the same dtype and channel count.
+
+    Raises:
+        UsageError: ``max_side`` is not positive.
+    """
+    if max_side < 1:
+        raise UsageError(f"max_side must be a positive number of pixels, got {max_side}")
+    h, w = pixels.shape[:2]
+    if max(h, w) <= max_side:
+        return pixels
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    out = cv2.resize(np.ascontiguousarray(pixels), size, interpolation=cv2.INTER_AREA)
+    return out.reshape(size[1], size[0], *pixels.shape[2:])
 
 
 def write_image(path: str | Path, pixels: np.ndarray, bit_depth: int = 8) -> None:

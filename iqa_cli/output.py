@@ -1,4 +1,4 @@
-"""Rendering results: CSV and JSON Lines with fixed columns, one flushed row per pair, and resume support."""
+"""Rendering results: CSV and JSON Lines with fixed columns, one flushed row per pair; reading them back."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from typing import IO, Any, Literal
 
 from iqa_cli.errors import UsageError
 
-COLUMNS = ("ref", "dist", "model", "score", "error")
+# ``weights``: the first WEIGHTS_ID_LEN hex digits of the sha256 of the weights file the score came from ("none" for
+# training-free models), so a score from `--weights FILE` is never mistaken for one of the shipped model.
+COLUMNS = ("ref", "dist", "model", "weights", "score", "error")
 Format = Literal["csv", "jsonl"]
 
 
@@ -37,14 +39,21 @@ class RowWriter:
     def write(self, row: dict[str, Any]) -> None:
         if self._csv is not None:
             self._csv.writerow(
-                [row["ref"], row["dist"], row["model"], format_score(row["score"]), row.get("error") or ""]
+                [
+                    row["ref"],
+                    row["dist"],
+                    row["model"],
+                    row["weights"],
+                    format_score(row["score"]),
+                    row.get("error") or "",
+                ]
             )
         else:
             self.stream.write(json.dumps({k: row.get(k) for k in COLUMNS}) + "\n")
         self.stream.flush()
 
 
-def _repair_tail(path: Path) -> None:
+def repair_tail(path: Path) -> None:
     """Drop a half-written last line (a run killed mid-write) so appended rows start on a fresh line."""
     with open(path, "rb+") as fh:
         fh.seek(0, os.SEEK_END)
@@ -60,37 +69,52 @@ def _repair_tail(path: Path) -> None:
         fh.truncate(cut)
 
 
-def read_done(path: Path, fmt: Format) -> set[tuple[str, str]]:
-    """(ref, dist) pairs already written to an output file (scored or failed), after repairing its tail.
+def _foreign(path: Path, what: str) -> UsageError:
+    return UsageError(f"{path} is not an iqa {what} of this version — choose another -o or drop --resume")
+
+
+def read_rows(path: Path, fmt: Format) -> list[dict[str, Any]]:
+    """Rows of an iqa output file in file order (``score`` a float or None, ``error`` a str or None).
+
+    A half-written last line (a killed run) is dropped from the file first.
 
     Raises:
-        UsageError: the file is not an iqa output of that format.
+        UsageError: the file is not an iqa output of that format and column set.
     """
     if not path.exists() or path.stat().st_size == 0:
-        return set()
-    _repair_tail(path)
-    done: set[tuple[str, str]] = set()
+        return []
+    repair_tail(path)
     text = path.read_text(encoding="utf-8")
+    rows: list[dict[str, Any]] = []
     if fmt == "csv":
         reader = csv.reader(io.StringIO(text))
         header = next(reader, None)
         if header is None:
-            return done
+            return rows
         if tuple(header) != COLUMNS:
-            raise UsageError(f"{path} is not an iqa CSV (header {header}) — choose another -o or drop --resume")
-        for row in reader:
-            if len(row) == len(COLUMNS):
-                done.add((row[0], row[1]))
-    else:
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
+            raise _foreign(path, f"CSV (header {','.join(header)}, expected {','.join(COLUMNS)})")
+        for n, values in enumerate(reader, 2):
+            if len(values) != len(COLUMNS):
+                raise _foreign(path, f"CSV (line {n} has {len(values)} fields)")
+            row: dict[str, Any] = dict(zip(COLUMNS, values))
             try:
-                obj = json.loads(line)
-                done.add((obj["ref"], obj["dist"]))
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise UsageError(f"{path}:{n} is not an iqa JSON line — choose another -o or drop --resume") from None
-    return done
+                row["score"] = float(row["score"]) if row["score"] else None
+            except ValueError:
+                raise _foreign(path, f"CSV (line {n}: score {row['score']!r})") from None
+            row["error"] = row["error"] or None
+            rows.append(row)
+        return rows
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            raise _foreign(path, f"JSON Lines file (line {n} is not JSON)") from None
+        if not isinstance(obj, dict) or tuple(obj) != COLUMNS:
+            raise _foreign(path, f"JSON Lines file (line {n} lacks the keys {', '.join(COLUMNS)})")
+        rows.append(obj)
+    return rows
 
 
 def render_table(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:

@@ -16,7 +16,6 @@ When one folder lies inside the other, the inner folder is left out of the outer
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -31,9 +30,6 @@ logger = logging.getLogger(__name__)
 
 PREFIX_SEPARATORS = "_- ."
 """Characters that may follow a reference stem in a distorted file's stem (prefix mode)."""
-
-_REF_ALIASES = ("ref", "reference")
-_DIST_ALIASES = ("dist", "distorted")
 
 
 @dataclass(frozen=True)
@@ -175,51 +171,27 @@ def pair_folders(
 def read_pairs_csv(csv_path: str | Path, root: Path | None = None) -> Pairing:
     """Reads pairs from a CSV file with a header naming ``ref`` and ``dist`` columns.
 
-    Column names are matched case-insensitively; ``reference`` and ``distorted`` are accepted as aliases and
-    other columns are ignored. Relative paths are resolved against ``root``, or the CSV's folder when ``root``
-    is ``None``. Files are not checked for existence here: the scorer reports missing files per row.
+    The table is read by :func:`iqa_cli.datasets.table.read_pair_table` (the rules every ``ref,dist[,score]``
+    table follows): column names in any case, ``reference``/``distorted`` accepted, other columns ignored;
+    relative paths resolved against ``root``, or the CSV's folder when ``root`` is ``None``. Files are not
+    checked for existence here: the scorer reports missing files per row.
 
     Args:
-        csv_path: The CSV file (UTF-8, optional BOM).
+        csv_path: The CSV file (UTF-8, optional BOM), or a Parquet file (``.parquet``/``.pq``, same columns).
         root: Folder that relative paths are resolved against.
 
     Returns:
         A :class:`Pairing` with ``mode="csv"``, pairs in row order and empty unmatched lists.
 
     Raises:
-        PairingError: The file cannot be read, is empty, lacks a column, has no rows, or a row has an empty
+        DatasetError: The file cannot be read, is empty, lacks a column, has no rows, or a row has an empty
             ``ref`` or ``dist`` cell.
     """
-    csv_path = Path(csv_path)
-    base = Path(root) if root is not None else csv_path.parent
-    try:
-        with csv_path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except FileNotFoundError as exc:
-        raise PairingError(f"pairs CSV '{csv_path}' not found — check the path") from exc
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise PairingError(f"cannot read pairs CSV '{csv_path}': {exc}") from exc
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if not rows:
-        raise PairingError(f"pairs CSV '{csv_path}' is empty — expected a header row with columns ref,dist")
-    header = [h.strip().lower() for h in rows[0]]
-    ref_col = _find_column(header, _REF_ALIASES)
-    dist_col = _find_column(header, _DIST_ALIASES)
-    if ref_col is None or dist_col is None:
-        raise PairingError(
-            f"pairs CSV '{csv_path}' needs columns 'ref' and 'dist' (or 'reference' and 'distorted'); "
-            f"found: {', '.join(rows[0]) or '(none)'}"
-        )
-    if len(rows) == 1:
-        raise PairingError(f"pairs CSV '{csv_path}' has a header but no rows — add one row per pair")
-    pairs: list[Pair] = []
-    for line, row in enumerate(rows[1:], start=2):
-        ref = row[ref_col].strip() if ref_col < len(row) else ""
-        dist = row[dist_col].strip() if dist_col < len(row) else ""
-        if not ref or not dist:
-            raise PairingError(f"pairs CSV '{csv_path}', data row {line}: empty 'ref' or 'dist' cell")
-        pairs.append(Pair(base / ref, base / dist))
-    return Pairing(pairs=pairs, unmatched_ref=[], unmatched_dist=[], mode="csv")
+    from iqa_cli.datasets.table import read_pair_table
+    from iqa_cli.parquet_io import is_parquet
+
+    rows = read_pair_table(csv_path, "pairs Parquet" if is_parquet(csv_path) else "pairs CSV", root=root)
+    return Pairing(pairs=[Pair(r.ref, r.dist) for r in rows], unmatched_ref=[], unmatched_dist=[], mode="csv")
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -282,13 +254,6 @@ def _index(paths: Iterable[Path], key_of: Callable[[Path], str], what: str, case
             )
         index[key] = path
     return index
-
-
-def _find_column(header: list[str], aliases: tuple[str, ...]) -> int | None:
-    for alias in aliases:
-        if alias in header:
-            return header.index(alias)
-    return None
 
 
 def _longest_ref_prefix(stem: str, ref_stems: dict[str, Path]) -> str | None:

@@ -1,23 +1,30 @@
-"""Parquet beside the batch engines: a (ref, dist) manifest in, result rows out (same columns as CSV / JSONL).
+"""Parquet beside CSV / JSON Lines: pair tables (``--pairs x.parquet``) in, batch rows (``--format parquet``) out.
 
-Needs ``pyarrow`` (part of the ``iqa-cli[ray]`` extra). Parquet cannot be appended to or flushed row by row, so
-:class:`ParquetRowWriter` writes row groups to a hidden partial file beside the target and moves it into place
-when the run ends (also after Ctrl-C or a failure inside the run). With ``--resume`` the rows of the existing file
-are carried over first. A run killed outright (SIGKILL, power loss) leaves the previous file intact but loses its
-own rows: for per-row durability write CSV or JSON Lines.
+Needs ``pyarrow`` (part of the ``iqa-cli[ray]`` extra). This module only converts: the rules live elsewhere.
+A Parquet pairs table is read by :func:`iqa_cli.datasets.table.read_pair_table` (the same column, path and error
+rules as a CSV; :func:`read_cells` hands it the cells), and Parquet output goes through
+:class:`iqa_cli.results.ResultSink` (the same resume identity, model+weights check, retry of failed rows, paths
+relative to the file's folder and final tally as CSV; :func:`read_rows` / :func:`write_rows` move the rows).
+Parquet cannot be appended to or flushed row by row, so the sink rewrites the whole file atomically when it closes:
+a run killed outright (SIGKILL, power loss) keeps the previous file but loses its own rows; for per-row durability
+write CSV or JSON Lines.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from iqa_cli.errors import IQAError, PairingError, UsageError
-from iqa_cli.pairs import Pair, Pairing
+from iqa_cli.errors import DatasetError, IQAError, UsageError
+from iqa_cli.output import COLUMNS
 
+SUFFIXES = (".parquet", ".pq")
 ROW_GROUP = 1000  # rows per Parquet row group
+
+
+def is_parquet(path: str | Path) -> bool:
+    """Whether ``path`` names a Parquet file (by its suffix)."""
+    return Path(path).suffix.lower() in SUFFIXES
 
 
 def _pyarrow() -> tuple[Any, Any]:
@@ -29,96 +36,63 @@ def _pyarrow() -> tuple[Any, Any]:
     return pa, pq
 
 
-def read_manifest(path: Path, root: Path | None = None) -> Pairing:
-    """Pairs from a Parquet manifest with ``ref`` and ``dist`` columns (or ``reference``/``distorted``), in row
-    order; relative paths resolve against ``root`` or the manifest's folder, as for a pairs CSV.
+def require_pyarrow() -> None:
+    """Raise :class:`IQAError` (how to install it) unless pyarrow can be imported."""
+    _pyarrow()
+
+
+def read_cells(path: Path, what: str) -> list[tuple[int, list[str]]]:
+    """A Parquet table as CSV-like ``(line, cells)`` rows: the column names first (line 1), then each row as text
+    (line 2 onward; a missing cell is empty), for :func:`iqa_cli.datasets.table.read_pair_table`.
 
     Raises:
-        PairingError: unreadable file, missing column, no rows or an empty cell.
+        DatasetError: the file is missing or not readable as Parquet.
     """
     _, pq = _pyarrow()
-    base = Path(root) if root is not None else path.parent
     try:
         table = pq.read_table(path)
-    except FileNotFoundError:
-        raise PairingError(f"manifest '{path}' not found — check the path") from None
+    except FileNotFoundError as exc:
+        raise DatasetError(f"{what} '{path}' not found — check the path") from exc
     except (OSError, ValueError) as exc:
-        raise PairingError(f"cannot read Parquet manifest '{path}': {exc}") from None
-    names = {n.strip().lower(): n for n in table.column_names}
-    ref_col = next((names[a] for a in ("ref", "reference") if a in names), None)
-    dist_col = next((names[a] for a in ("dist", "distorted") if a in names), None)
-    if ref_col is None or dist_col is None:
-        raise PairingError(
-            f"manifest '{path}' needs columns 'ref' and 'dist' (or 'reference' and 'distorted'); "
-            f"found: {', '.join(table.column_names) or '(none)'}"
-        )
-    if table.num_rows == 0:
-        raise PairingError(f"manifest '{path}' has no rows — add one row per pair")
-    pairs = []
-    for i, (ref, dist) in enumerate(zip(table[ref_col].to_pylist(), table[dist_col].to_pylist())):
-        if not ref or not dist:
-            raise PairingError(f"manifest '{path}', row {i}: empty 'ref' or 'dist' cell")
-        pairs.append(Pair(base / str(ref).strip(), base / str(dist).strip()))
-    return Pairing(pairs=pairs, unmatched_ref=[], unmatched_dist=[], mode="csv")
+        raise DatasetError(f"cannot read {what} '{path}': {exc}") from exc
+    columns = [table[name].to_pylist() for name in table.column_names]
+    rows: list[tuple[int, list[str]]] = [(1, list(table.column_names))]
+    for i in range(table.num_rows):
+        rows.append((i + 2, ["" if col[i] is None else str(col[i]) for col in columns]))
+    return rows
 
 
-def _schema(pa: Any, columns: tuple[str, ...]) -> Any:
-    return pa.schema([(c, pa.float64() if c == "score" else pa.string()) for c in columns])
+def _schema(pa: Any) -> Any:
+    """Columns of batch rows: ``score`` float64 (exact for the models' float32 scores), the rest strings."""
+    return pa.schema([(c, pa.float64() if c == "score" else pa.string()) for c in COLUMNS])
 
 
-def _read_rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of an iqa Parquet output in file order; none when the file does not exist.
+
+    Raises:
+        UsageError: the file is not readable as Parquet or not an iqa output of this version (other columns).
+    """
+    if not path.exists():
+        return []
     _, pq = _pyarrow()
     try:
         table = pq.read_table(path)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{path} is not a readable Parquet file ({exc}) — choose another -o or drop --resume") from exc
-    if tuple(table.column_names) != columns:
         raise UsageError(
-            f"{path} is not an iqa Parquet output (columns {table.column_names}) — choose another -o or drop --resume"
+            f"{path} is not a readable Parquet file ({exc}) — choose another -o or drop --resume"
+        ) from None
+    if tuple(table.column_names) != COLUMNS:
+        raise UsageError(
+            f"{path} is not an iqa Parquet output of this version (columns {', '.join(table.column_names)}, "
+            f"expected {', '.join(COLUMNS)}) — choose another -o or drop --resume"
         )
-    return table.to_pylist()
+    rows: list[dict[str, Any]] = table.to_pylist()
+    return rows
 
 
-def read_done_parquet(path: Path, columns: tuple[str, ...]) -> set[tuple[str, str]]:
-    """(ref, dist) pairs already in a Parquet output (scored or failed); empty when the file does not exist."""
-    if not path.exists():
-        return set()
-    return {(r["ref"], r["dist"]) for r in _read_rows(path, columns)}
-
-
-class ParquetRowWriter:
-    """Result rows to a Parquet file (see the module docstring); a context manager, like an open file."""
-
-    def __init__(self, path: Path, columns: tuple[str, ...], keep_existing: bool = False) -> None:
-        self.pa, pq = _pyarrow()
-        self.path, self.columns = Path(path), columns
-        self.partial = self.path.with_name(f".{self.path.name}.partial")
-        self.schema = _schema(self.pa, columns)
-        self._rows: list[dict[str, Any]] = []
-        self._writer = pq.ParquetWriter(self.partial, self.schema)
-        if keep_existing and self.path.exists():
-            for row in _read_rows(self.path, columns):
-                self.write(row)
-
-    def write(self, row: dict[str, Any]) -> None:
-        self._rows.append({c: row.get(c) for c in self.columns})
-        if len(self._rows) >= ROW_GROUP:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._rows:
-            self._writer.write_table(self.pa.Table.from_pylist(self._rows, schema=self.schema))
-            self._rows = []
-
-    def close(self) -> None:
-        self._flush()
-        self._writer.close()
-        os.replace(self.partial, self.path)
-
-    def __enter__(self) -> ParquetRowWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write batch rows (the :data:`~iqa_cli.output.COLUMNS`) to a new Parquet file at ``path``."""
+    pa, pq = _pyarrow()
+    table = pa.Table.from_pylist([{c: row.get(c) for c in COLUMNS} for row in rows], schema=_schema(pa))
+    pq.write_table(table, path, row_group_size=ROW_GROUP)

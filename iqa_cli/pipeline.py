@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -57,7 +57,7 @@ def make_result(scorer: Scorer, pair: Pair, score: float | None, error: str | No
     """The one place a batch row is built (both engines call it)."""
     from iqa_cli.api import PairResult
 
-    return PairResult(str(pair.ref), str(pair.dist), scorer.name, score, error)
+    return PairResult(str(pair.ref), str(pair.dist), scorer.name, score, error, scorer.weights_id)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -90,18 +90,19 @@ def _score_run(scorer: Scorer, run: list[tuple[np.ndarray, np.ndarray]]) -> list
     """Scores of same-shape pairs in one forward pass; pair by pair if the batch fails."""
     import torch
 
-    from iqa_cli.api import TILE_PIXELS
     from iqa_cli.io import to_tensor
 
     h, w = run[0][0].shape[:2]
-    if len(run) == 1 or h * w > TILE_PIXELS:
+    tile_pixels = getattr(scorer.module, "tile_pixels", None)  # huge pairs: scored alone (the model tiles them)
+    if len(run) == 1 or (tile_pixels is not None and h * w > tile_pixels):
         return [_score_one(scorer, r, d) for r, d in run]
     try:
         scorer._check_size(h, w)
         ref = torch.cat([to_tensor(r) for r, _ in run]).to(scorer.device)
         dist = torch.cat([to_tensor(d) for _, d in run]).to(scorer.device)
+        score = getattr(scorer.module, "score", scorer.module)  # the model's inference path, as Scorer uses it
         with torch.inference_mode():
-            values = scorer.module(ref, dist).reshape(-1).cpu().tolist()
+            values = score(ref, dist).reshape(-1).cpu().tolist()
         if len(values) != len(run):
             raise RuntimeError(f"model returned {len(values)} scores for a batch of {len(run)}")
         return [float(v) for v in values]
@@ -167,7 +168,7 @@ def run_pipeline(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 2,
     batch_size: int | None = None,
-) -> Iterator[PairResult]:
+) -> Generator[PairResult, None, None]:
     """Score pairs with ``workers`` threads, each decoding then scoring a chunk; results in input order.
 
     Args:

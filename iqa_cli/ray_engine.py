@@ -1,11 +1,12 @@
 """The Ray Data engine of ``iqa batch --engine ray``: pairs in, :class:`~iqa_cli.api.PairResult` out, on a cluster.
 
-The pairs (already filtered by resume in the shared runner) become a Ray dataset of ``(ref, dist)`` path rows.
-``map_batches`` runs them through a pool of actors; each actor loads the model once (``num_gpus=1`` per actor when
-the cluster has GPUs and the device allows them, else one CPU and one torch thread per actor) and decodes and scores
-its rows with :func:`iqa_cli.pipeline.score_chunk`, the function of the local engine, so pairing, batching, scores
-and error rows are the same. Rows come back to the driver as actors finish them (order of completion), where the
-shared runner writes and flushes each one.
+The pairs (already planned by the shared :class:`~iqa_cli.results.ResultSink`: resume, retry of failed rows)
+become a Ray dataset of ``(ref, dist)`` path rows. ``map_batches`` runs them through a pool of actors; each actor
+loads the model once (``num_gpus=1`` per actor when the cluster has GPUs and the device allows them, else one CPU
+and one torch thread per actor) and decodes and scores its rows with :func:`iqa_cli.pipeline.run_pipeline`, the
+local engine, so batching, scores, the ``weights`` column and error rows are the same. Rows come back to the driver
+as actors finish them (order of completion), where :func:`iqa_cli.batch.run_batch` writes each one through the
+same sink as the local engine's.
 
 Paths must be readable by every node under the same name (shared storage): the actors open the files themselves.
 Relative paths are taken from the driver's working folder (each actor changes to it where it exists).
@@ -18,6 +19,7 @@ import logging
 import math
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,14 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = 'pip install "iqa-cli[ray]"'
 ROWS_PER_TASK = 32  # rows handed to an actor per call: small enough to spread, large enough to amortise a call
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """How ``iqa batch --engine ray`` runs: the cluster (None: a local instance) and the actors' device."""
+
+    address: str | None = None
+    device: str = "auto"
 
 
 def import_ray() -> Any:

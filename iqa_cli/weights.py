@@ -68,8 +68,37 @@ def load_manifest(folder: Path | None = None) -> dict[str, Any]:
         raise WeightsError(f"cannot read {folder / MANIFEST}: {exc}") from exc
 
 
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no optional whitespace: the same value always gives the same text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """A safetensors file as bytes with a canonical header, so equal tensors and metadata give equal bytes.
+
+    safetensors writes its ``__metadata__`` table in hash order (a different order, hence a different sha256,
+    on every run); the header is re-written here as canonical JSON (sorted keys, compact), space-padded to a
+    multiple of 8 bytes as the format asks. The tensor data is left as written.
+    """
+    from safetensors.torch import save
+
+    raw = save(tensors, metadata=metadata)
+    n = int.from_bytes(raw[:8], "little")
+    header = canonical_json(json.loads(raw[8 : 8 + n])).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + raw[8 + n :]
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+
+
 def save_weights(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> str:
     """Write tensors and metadata atomically (temporary file in the same folder, then rename).
+
+    The bytes are a function of the tensors and metadata only (canonical header, metadata values as canonical
+    JSON), so writing the same model twice gives files with the same sha256.
 
     Args:
         path: destination ``.safetensors`` file.
@@ -79,26 +108,25 @@ def save_weights(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
     Returns:
         The sha256 of the written file.
     """
-    from safetensors.torch import save_file
-
     path = Path(path)
     if "model" not in metadata:
         raise WeightsError("weights metadata must name the model it belongs to ('model')")
     clean = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    meta = {k: json.dumps(v) for k, v in metadata.items()}
+    meta = {k: canonical_json(v) for k, v in metadata.items()}
     meta["iqa_format"] = FORMAT_VERSION
     meta["tensors_sha256"] = tensors_sha256(clean)
+    data = safetensors_bytes(clean, meta)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file(clean, tmp, metadata=meta)
+        _write_bytes(tmp, data)
         os.chmod(tmp, new_file_mode())  # mkstemp's 0o600 otherwise
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return file_sha256(path)
+    return hashlib.sha256(data).hexdigest()
 
 
 def read_weights(

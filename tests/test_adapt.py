@@ -105,27 +105,43 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(
 
 
 def test_output_is_atomic_when_saving_fails(domain: Path, random_weights: Path, tmp_path: Path, monkeypatch) -> None:
-    import safetensors.torch
+    from iqa_cli import weights
 
     out = tmp_path / "domain.safetensors"
-    real = safetensors.torch.save_file
 
-    def broken(tensors, filename, metadata=None):
-        if Path(filename).name.startswith(f".{out.name}."):
-            Path(filename).write_bytes(b"partial")
-            raise OSError("disk full")
-        return real(tensors, filename, metadata=metadata)
+    def broken(path: str, data: bytes) -> None:
+        assert Path(path).name.startswith(f".{out.name}.")  # written beside the output, then renamed
+        Path(path).write_bytes(data[:100])
+        raise OSError("disk full")
 
-    monkeypatch.setattr(safetensors.torch, "save_file", broken)
+    monkeypatch.setattr(weights, "_write_bytes", broken)
     with pytest.raises(OSError, match="disk full"):
         adapt([domain], out, base=random_weights, **{**TINY, "steps": 0})
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_two_identical_runs_write_identical_files_without_machine_paths(
+    adapted, domain: Path, random_weights: Path, tmp_path: Path
+) -> None:
+    import hashlib
+
+    from iqa_cli.weights import read_weights
+
+    out = tmp_path / "domain.safetensors"
+    report = adapt([domain], out, base=random_weights, domain="test", **TINY)
+    first = adapted[0].read_bytes()
+    assert report.sha256 == hashlib.sha256(first).hexdigest() == hashlib.sha256(out.read_bytes()).hexdigest()
+    _, meta = read_weights(out)
+    text = json.dumps(meta)
+    for folder in (tmp_path, domain, random_weights.parent, Path.cwd()):
+        assert str(folder) not in text, f"metadata holds the machine path {folder}"
+    assert meta["base"]["weights"] == random_weights.name
+
+
 def test_grey_16bit_levels_survive_into_training_crops(random_weights: Path, tmp_path: Path, monkeypatch) -> None:
-    from iqa_cli import distortions
     from iqa_cli.api import load_model
+    from iqa_cli.synth import distortions
     from iqa_cli.train import selfsup
 
     for i in range(4):  # a narrow band of 16-bit levels: ~13 distinct 8-bit values, thousands of 16-bit ones
@@ -223,7 +239,7 @@ def test_refuses_missing_input_path(random_weights: Path, tmp_path: Path) -> Non
 
 
 def test_parse_degradations_weights_by_repetition() -> None:
-    from iqa_cli import distortions
+    from iqa_cli.synth import distortions
 
     pool = parse_degradations("noise:2,blur:1")
     noise, blur = distortions.names(["noise"]), distortions.names(["blur"])

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from iqa_cli.cli import app
 from iqa_cli.output import COLUMNS
+from iqa_cli.weights import file_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = ("--device", "cpu")
@@ -46,8 +47,9 @@ def _cuda() -> bool:
 def test_version_and_help() -> None:
     from iqa_cli import __version__
 
-    version = iqa("--version")
-    assert version.exit_code == 0 and version.stdout == f"{__version__}\n"
+    for flag in ("--version", "-V"):
+        version = iqa(flag)
+        assert version.exit_code == 0 and version.stdout == f"iqa {__version__}\n", flag
     help_ = iqa("--help")
     assert help_.exit_code == 0
     assert all(cmd in help_.stdout for cmd in ("score", "batch", "models", "evaluate"))
@@ -68,13 +70,25 @@ def test_score_json_has_exactly_the_documented_keys(image_pair: tuple[Path, Path
     result = iqa("score", ref, dist, "--model", "ssim", *CPU, "--json")
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
-    assert list(out) == ["ref", "dist", "model", "score", "scale", "higher_is_better", "device", "elapsed"]
+    assert list(out) == [
+        "ref",
+        "dist",
+        "model",
+        "score",
+        "scale",
+        "higher_is_better",
+        "device",
+        "weights_sha256",
+        "weights_shipped",
+        "elapsed",
+    ]
     assert out["ref"] == str(ref) and out["dist"] == str(dist)
     assert out["model"] == "ssim"
     assert 0.0 < out["score"] < 1.0
     assert out["scale"] == [0.0, 1.0]
     assert out["higher_is_better"] is True
     assert out["device"] == "cpu"
+    assert out["weights_sha256"] is None and out["weights_shipped"] is True  # training-free
     assert out["elapsed"] >= 0.0
 
 
@@ -217,7 +231,7 @@ def test_batch_pairs_by_path_and_reports_unmatched_on_stderr(make_image) -> None
     rows = csv_rows(result.stdout)
     assert rows[0] == list(COLUMNS)
     assert [(Path(r[0]).name, Path(r[1]).name) for r in rows[1:]] == [("a.png", "a.png"), ("b.png", "b.bmp")]
-    assert all(r[2] == "psnr" and float(r[3]) > 0 and r[4] == "" for r in rows[1:])
+    assert all(r[2] == "psnr" and r[3] == "none" and float(r[4]) > 0 and r[5] == "" for r in rows[1:])
     assert f"1 reference image(s) without a partner: {ref_dir / 'c.png'}" in result.stderr
     assert f"1 distorted image(s) without a partner: {dist_dir / 'z.png'}" in result.stderr
     assert "2 scored, 0 failed" in result.stderr
@@ -294,9 +308,9 @@ def test_batch_turns_every_bad_input_into_a_row(make_image, tmp_path: Path) -> N
     for name, error in cases.items():
         row = by_dist[name]
         if error is None:
-            assert float(row[3]) > 0 and row[4] == ""
+            assert float(row[4]) > 0 and row[5] == ""
         else:
-            assert row[3] == "" and error in row[4], (name, row)
+            assert row[4] == "" and error in row[5], (name, row)
     assert "1 scored, 7 failed" in result.stderr
 
 
@@ -311,7 +325,7 @@ def test_batch_unreadable_file_is_a_row(make_image, tmp_path: Path) -> None:
     finally:
         locked.chmod(0o644)
     assert result.exit_code == 1
-    assert "permission denied" in csv_rows(result.stdout)[1][4]
+    assert "permission denied" in csv_rows(result.stdout)[1][5]
 
 
 # ------------------------------------------------------------------------------------------------ resume
@@ -365,7 +379,8 @@ def test_batch_resume_after_sigkill(tmp_path: Path, random_weights: Path) -> Non
     assert sum(r == list(COLUMNS) for r in rows) == 1
     keys = [(Path(r[0]).name, Path(r[1]).name) for r in rows[1:]]
     assert sorted(keys) == [(f"p{i:02d}.png", f"p{i:02d}.png") for i in range(n)]
-    assert all(r[2] == "causal-iqa" and 0 < float(r[3]) <= 100 and r[4] == "" for r in rows[1:])
+    wid = file_sha256(random_weights)[:12]
+    assert all(r[2] == "causal-iqa" and r[3] == wid and 0 < float(r[4]) <= 100 and r[5] == "" for r in rows[1:])
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
@@ -385,16 +400,24 @@ def test_resume_repairs_a_half_written_last_line(make_image, tmp_path: Path, fmt
     assert out.read_bytes() == full
 
 
-def test_read_done_drops_a_partial_line(tmp_path: Path) -> None:
-    from iqa_cli.output import read_done
+def test_read_rows_drops_a_partial_line(tmp_path: Path) -> None:
+    from iqa_cli.output import read_rows
 
     path = tmp_path / "out.csv"
-    path.write_text("ref,dist,model,score,error\nr/a.png,d/a.png,psnr,30.1,\nr/b.png,d/b.png,psnr,,bad\nr/c.png,d/c")
-    assert read_done(path, "csv") == {("r/a.png", "d/a.png"), ("r/b.png", "d/b.png")}
-    assert path.read_text().endswith("psnr,,bad\n")
+    path.write_text(
+        "ref,dist,model,weights,score,error\n/r/a.png,/d/a.png,psnr,none,30.1,\n/r/b.png,/d/b.png,psnr,none,,bad\n"
+        "/r/c.png,/d/c"
+    )
+    rows = read_rows(path, "csv")
+    assert [(r["ref"], r["dist"], r["score"], r["error"]) for r in rows] == [
+        ("/r/a.png", "/d/a.png", 30.1, None),
+        ("/r/b.png", "/d/b.png", None, "bad"),
+    ]
+    assert path.read_text().endswith("psnr,none,,bad\n")
     jsonl = tmp_path / "out.jsonl"
-    jsonl.write_text('{"ref": "a", "dist": "b", "model": "psnr", "score": 1.0, "error": null}\n{"ref": "c", "di')
-    assert read_done(jsonl, "jsonl") == {("a", "b")}
+    first = '{"ref": "a", "dist": "b", "model": "psnr", "weights": "none", "score": 1.0, "error": null}'
+    jsonl.write_text(first + '\n{"ref": "c", "di')
+    assert [(r["ref"], r["dist"]) for r in read_rows(jsonl, "jsonl")] == [("a", "b")]
     assert jsonl.read_text().count("\n") == 1
 
 

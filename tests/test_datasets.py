@@ -7,6 +7,7 @@ database's own file format from the table's rows, loaded, and its oriented score
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import cv2
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from iqa_cli.datasets import LIVE_COUNTS, LIVE_FOLDERS, Dataset, detect, load_dataset
+from iqa_cli.datasets import LIVE_COUNTS, LIVE_FOLDERS, Dataset, detect, load_dataset, read_pair_table
 from iqa_cli.errors import DatasetError, UsageError
 
 LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "labels"
@@ -310,19 +311,29 @@ def test_generic_csv_relative_paths_and_direction(tmp_path: Path) -> None:
     assert dmos.original_higher_is_better is False
 
 
-def test_generic_csv_errors(tmp_path: Path) -> None:
+def test_generic_csv_names_missing_images(tmp_path: Path) -> None:
     path = _make_csv(tmp_path)
     (tmp_path / "dists" / "a_2.png").unlink()
     with pytest.raises(DatasetError, match=r"scores.csv names 1 image.*dists/a_2\.png"):
         load_dataset(path)
-    path.write_text("reference,distorted,mos\nrefs/a.png,dists/a_1.png,1\n")
-    with pytest.raises(DatasetError, match=r"expected a header with columns ref,dist,score"):
-        load_dataset(path)
-    path.write_text("ref,dist,score\nrefs/a.png,dists/a_1.png,\n")
-    with pytest.raises(DatasetError, match=r"scores.csv:2: score '' is not a number"):
-        load_dataset(path)
-    path.write_text("ref,dist,score\n")
-    with pytest.raises(DatasetError, match=r"lists no samples"):
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "reference,distorted,mos\nrefs/a.png,dists/a_1.png,1\n",
+            r"scores CSV '.*' needs a header with columns ref,dist,score ",
+        ),
+        ("ref,dist,score\nrefs/a.png,dists/a_1.png,\n", r"scores.csv', line 2: score '' is not a number"),
+        ("ref,dist,score\nrefs/a.png,dists/a_1.png,inf\n", r"scores.csv', line 2: score 'inf' is not finite"),
+        ("ref,dist,score\n", r"has a header but no rows"),
+    ],
+)
+def test_generic_csv_errors(tmp_path: Path, content: str, message: str) -> None:
+    path = _make_csv(tmp_path)
+    path.write_text(content)
+    with pytest.raises(DatasetError, match=message):
         load_dataset(path)
 
 
@@ -365,3 +376,41 @@ def test_usage_errors(tmp_path: Path) -> None:
         load_dataset(root, kind="csv")
     with pytest.raises(UsageError, match=r"kind 'live' needs the database folder"):
         load_dataset(root / "mos_with_names.txt", kind="live")
+
+
+# ---------------------------------------------------------------------------------- the one ref,dist,score reader
+
+
+def test_one_reader_serves_pairs_scores_and_labels(tmp_path: Path) -> None:
+    from iqa_cli.attack import read_labels
+    from iqa_cli.pairs import read_pairs_csv
+
+    path = _make_csv(tmp_path)
+    pairs = read_pairs_csv(path).pairs
+    labels = read_labels(path)
+    samples = load_dataset(path).samples
+    assert [(p.ref, p.dist) for p in pairs] == [(s.ref, s.dist) for s in samples]
+    assert labels == {(str(s.ref.resolve()), str(s.dist.resolve())): s.score for s in samples}
+    assert [r.line for r in read_pair_table(path, score=True)] == [2, 3]
+    assert all(math.isnan(r.score) for r in read_pair_table(path))  # no score asked for: NaN, never read
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("ref,dist\nrefs/a.png,dists/a_1.png\n", r" needs a header with columns ref,dist,score .*found: ref, dist$"),
+        ("REF,Dist,Score\nrefs/a.png,dists/a_1.png,good\n", r", line 2: score 'good' is not a number$"),
+        ("ref,dist,score\n,dists/a_1.png,1\n", r", line 2: empty 'ref' or 'dist' cell$"),
+    ],
+)
+def test_one_reader_one_error_type_named_by_each_caller(tmp_path: Path, content: str, message: str) -> None:
+    from iqa_cli.attack import read_labels
+
+    path = tmp_path / "t.csv"
+    path.write_text(content)
+    with pytest.raises(DatasetError, match=r"^labels CSV '.*t\.csv'" + message):
+        read_labels(path)
+    with pytest.raises(DatasetError, match=r"^scores CSV '.*t\.csv'" + message):
+        load_dataset(path)
+    with pytest.raises(DatasetError, match=r"^labels CSV '.*absent\.csv' not found — check the path"):
+        read_labels(tmp_path / "absent.csv")

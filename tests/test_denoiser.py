@@ -1,4 +1,4 @@
-"""The learned stand-in for KADID's DnCNN (iqa_cli.denoiser) and its trainer (iqa_cli.train.denoiser)."""
+"""The learned stand-in for KADID's DnCNN (iqa_cli.synth.denoiser) and its trainer (iqa_cli.train.denoiser)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import textured
 
-from iqa_cli import distortions
-from iqa_cli.denoiser import SmallDnCNN, denoise, load_denoiser
+from iqa_cli.synth import kadid
+from iqa_cli.synth.denoiser import SmallDnCNN, denoise, load_denoiser
 from iqa_cli.train.denoiser import noisy_batch, train_denoiser
 
 
@@ -31,11 +31,11 @@ def test_shipped_denoiser_loads_strictly_and_removes_most_of_the_noise() -> None
 
 def test_kadid_denoise_type_uses_it_deterministically_on_rgb_and_grey() -> None:
     rgb = textured(64, 80, 3, seed=1)
-    a = distortions.kadid_distort(rgb, 15, 0.01, np.random.default_rng(5))
-    b = distortions.kadid_distort(rgb, 15, 0.01, np.random.default_rng(5))
+    a = kadid.kadid_distort(rgb, 15, 0.01, np.random.default_rng(5))
+    b = kadid.kadid_distort(rgb, 15, 0.01, np.random.default_rng(5))
     assert np.array_equal(a, b) and a.shape == rgb.shape
     grey = textured(64, 80, 1, seed=2)
-    g = distortions.kadid_distort(grey, 15, 0.03, np.random.default_rng(5))
+    g = kadid.kadid_distort(grey, 15, 0.03, np.random.default_rng(5))
     assert g.shape == grey.shape
 
 

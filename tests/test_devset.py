@@ -1,4 +1,4 @@
-"""Tests of iqa_cli.devset: the fixed pristine split, the conditions table and the pair builder."""
+"""Tests of iqa_cli.synth.devset: the fixed pristine split, the conditions table and the pair builder."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iqa_cli import devset
-from iqa_cli.devset import Condition
 from iqa_cli.errors import DatasetError, UsageError
+from iqa_cli.synth import devset
+from iqa_cli.synth.devset import Condition
 
-SHARED = devset.shared_data_dir()
+SHARED = devset.find_data_dir()
 needs_data = pytest.mark.skipif(SHARED is None, reason="../shared/data is absent")
 
 
@@ -57,13 +57,20 @@ def test_missing_pristine_folder(tmp_path: Path) -> None:
         devset.pristine_paths("holdout", data_dir=tmp_path)
 
 
-def test_shared_data_dir_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_find_data_dir_env_then_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IQA_SHARED_DATA", str(tmp_path))
-    assert devset.shared_data_dir() == tmp_path
+    assert devset.find_data_dir() == tmp_path
     monkeypatch.setenv("IQA_SHARED_DATA", str(tmp_path / "nowhere"))
-    assert devset.shared_data_dir() is None
+    assert devset.find_data_dir() is None
     with pytest.raises(DatasetError, match="IQA_SHARED_DATA"):
         devset.load_conditions()
+    monkeypatch.delenv("IQA_SHARED_DATA")
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    (tmp_path / "project").mkdir()
+    assert devset.find_data_dir(tmp_path / "project") == tmp_path / "shared" / "data"
+    monkeypatch.chdir(tmp_path / "project")
+    assert devset.require_data_dir() == tmp_path / "shared" / "data"
+    assert devset.require_data_dir(tmp_path) == tmp_path  # an explicit folder wins
 
 
 @needs_data
@@ -129,3 +136,23 @@ def test_load_refs_reads_rgb() -> None:
     assert name == "kodak24/kodim01.png"
     assert img.dtype == np.float32 and img.ndim == 3 and img.shape[2] == 3
     assert img.min() >= 0.0 and img.max() <= 1.0
+    assert np.allclose(img * 255, np.rint(img * 255), atol=1e-4)  # 8-bit levels k / 255, as the re-creation expects
+
+
+@needs_data
+def test_pristine_images_read_and_shrunk_as_opencv_does() -> None:
+    """The shared reader and downsizer give the pristine images exactly the values of OpenCV's own 8-bit reading and
+    INTER_AREA shrink (what the shipped weights and the benchmark figures were made with)."""
+    import cv2
+
+    from iqa_cli.train.data import load_rgb_uint8
+
+    paths = devset.pristine_paths("train") + devset.pristine_paths("holdout")
+    for path in paths[::40]:
+        rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        ((_, img),) = devset.load_refs([path])
+        assert img.dtype == np.float32 and np.array_equal(img, rgb.astype(np.float32) / np.float32(255.0))
+        h, w = rgb.shape[:2]
+        f = 200 / max(h, w)
+        small = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+        assert np.array_equal(load_rgb_uint8(path, max_side=200), small)

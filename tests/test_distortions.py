@@ -1,4 +1,4 @@
-"""Tests of iqa_cli.distortions: the strength-parametrised registry and the KADID re-creations."""
+"""Tests of iqa_cli.synth: the strength-parametrised registry (distortions), its kernels and the KADID re-creations."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from iqa_cli import distortions as dist
 from iqa_cli.errors import ImageError, UsageError
+from iqa_cli.synth import degradations, kadid, kernels
+from iqa_cli.synth import distortions as dist
 
 # KADID development levels (type_id -> parameters of levels 1..5), as in kadid_dev_conditions.csv.
 KADID_LEVELS = {
@@ -147,9 +148,9 @@ def test_random_distortion() -> None:
 
 
 def test_motion_kernel_matches_fspecial() -> None:
-    np.testing.assert_allclose(dist._motion_kernel(5, 0), np.full((1, 5), 0.2), atol=1e-12)
+    np.testing.assert_allclose(kernels.motion_kernel(5, 0), np.full((1, 5), 0.2), atol=1e-12)
     expected = [[0.0, 0.0754, 0.1883], [0.0754, 0.3215, 0.0754], [0.1883, 0.0754, 0.0]]
-    np.testing.assert_allclose(dist._motion_kernel(3, 45), expected, atol=1e-4)
+    np.testing.assert_allclose(kernels.motion_kernel(3, 45), expected, atol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------- KADID
@@ -162,67 +163,67 @@ def is_8bit(img: np.ndarray) -> bool:
 
 def test_kadid_reference() -> None:
     img = synthetic() * 0.5 + 0.2
-    ref = dist.kadid_reference(img)
+    ref = kadid.kadid_reference(img)
     assert ref.dtype == np.float32 and is_8bit(ref)
     assert ref.min() == 0.0 and ref.max() == 1.0
-    assert np.array_equal(dist.kadid_reference(ref), ref)
+    assert np.array_equal(kadid.kadid_reference(ref), ref)
 
 
 @pytest.mark.parametrize(("type_id", "level"), [(t, lv) for t in KADID_LEVELS for lv in range(1, 6)])
 def test_kadid_conditions(type_id: int, level: int) -> None:
     img = synthetic()
-    out = dist.kadid_distort(img, type_id, KADID_LEVELS[type_id][level - 1], rng())
+    out = kadid.kadid_distort(img, type_id, KADID_LEVELS[type_id][level - 1], rng())
     assert out.shape == img.shape and out.dtype == np.float32
     assert out.min() >= 0.0 and out.max() <= 1.0 and is_8bit(out)
-    assert np.array_equal(out, dist.kadid_distort(img, type_id, KADID_LEVELS[type_id][level - 1], rng()))
+    assert np.array_equal(out, kadid.kadid_distort(img, type_id, KADID_LEVELS[type_id][level - 1], rng()))
 
 
 def test_kadid_jpeg_is_cv2_encode_decode() -> None:
-    ref = dist.kadid_reference(synthetic())
+    ref = kadid.kadid_reference(synthetic())
     bgr = np.rint(ref[..., ::-1] * 255).astype(np.uint8)
     _, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 43])
     dec = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float64)
     expected = np.rint((dec - dec.min()) / (dec.max() - dec.min()) * 255.0) / 255.0
-    np.testing.assert_array_equal(dist.kadid_distort(synthetic(), 10, 43.0, rng()), expected.astype(np.float32))
+    np.testing.assert_array_equal(kadid.kadid_distort(synthetic(), 10, 43.0, rng()), expected.astype(np.float32))
 
 
 def test_kadid_distort_starts_from_the_reference() -> None:
     img = synthetic() * 0.7 + 0.1
-    a = dist.kadid_distort(img, 11, 0.005, rng())
-    b = dist.kadid_distort(dist.kadid_reference(img), 11, 0.005, rng())
+    a = kadid.kadid_distort(img, 11, 0.005, rng())
+    b = kadid.kadid_distort(kadid.kadid_reference(img), 11, 0.005, rng())
     np.testing.assert_array_equal(a, b)
 
 
 def test_kadid_literal_effects() -> None:
     img = synthetic()
-    ref = dist.kadid_reference(img)
-    grey = dist.kadid_distort(img, 7, 0.0, rng())
+    ref = kadid.kadid_reference(img)
+    grey = kadid.kadid_distort(img, 7, 0.0, rng())
     assert np.array_equal(grey[..., 0], grey[..., 1]) and np.array_equal(grey[..., 1], grey[..., 2])
-    level3 = np.abs(dist.kadid_distort(img, 25, 0.0, rng()) - ref).mean()  # a = 0: nearly identity
-    level1 = np.abs(dist.kadid_distort(img, 25, 0.3, rng()) - ref).mean()
+    level3 = np.abs(kadid.kadid_distort(img, 25, 0.0, rng()) - ref).mean()  # a = 0: nearly identity
+    level1 = np.abs(kadid.kadid_distort(img, 25, 0.3, rng()) - ref).mean()
     assert level3 < 0.05 and level3 < 0.5 * level1
-    assert np.abs(dist.kadid_distort(img, 1, 0.1, rng()) - ref).max() <= 1.5 / 255  # sigma 0.1: ~identity
-    assert dist.kadid_distort(img, 16, 1.1, rng()).mean() > ref.mean() + 0.1
-    salt = dist.kadid_distort(img, 13, 0.03, rng())
+    assert np.abs(kadid.kadid_distort(img, 1, 0.1, rng()) - ref).max() <= 1.5 / 255  # sigma 0.1: ~identity
+    assert kadid.kadid_distort(img, 16, 1.1, rng()).mean() > ref.mean() + 0.1
+    salt = kadid.kadid_distort(img, 13, 0.03, rng())
     assert 0.01 < np.mean((salt != ref) & ((salt == 0) | (salt == 1))) < 0.05
-    blocks = dist._colour_blocks(ref, 2, 32, rng())  # kadid_distort re-stretches, so test the pasting
+    blocks = degradations.colour_blocks(ref, 2, 32, rng())  # kadid_distort re-stretches, so test the pasting
     changed = np.any(blocks != ref, axis=2)
     assert 32 * 32 * 0.9 < changed.sum() <= 2 * 32 * 32
     assert len(np.unique(blocks[changed], axis=0)) <= 2
-    assert dist.kadid_distort(img, 3, 1.0, rng()) == pytest.approx(ref, abs=1.5 / 255)  # length 1: identity
+    assert kadid.kadid_distort(img, 3, 1.0, rng()) == pytest.approx(ref, abs=1.5 / 255)  # length 1: identity
 
 
 def test_kadid_pixelate_keeps_expected_share() -> None:
     img = synthetic()
-    out = dist.kadid_distort(img, 21, 0.5, rng())  # z = 0.95 - 0.5**0.6 = 0.290
+    out = kadid.kadid_distort(img, 21, 0.5, rng())  # z = 0.95 - 0.5**0.6 = 0.290
     n_rows = len(np.unique(out[:, :1].reshape(48, -1), axis=0))
     assert n_rows <= np.ceil(0.290 * 48)
 
 
 def test_kadid_errors() -> None:
     with pytest.raises(UsageError, match=r"unknown KADID type_id 2; the development conditions have 1 \("):
-        dist.kadid_distort(synthetic(), 2, 1.0, rng())
+        kadid.kadid_distort(synthetic(), 2, 1.0, rng())
     with pytest.raises(UsageError, match=r"KADID type 7 .* needs an RGB image"):
-        dist.kadid_distort(synthetic(c=1), 7, 0.2, rng())
-    grey = dist.kadid_distort(synthetic(c=1), 16, 0.4, rng())
+        kadid.kadid_distort(synthetic(c=1), 7, 0.2, rng())
+    grey = kadid.kadid_distort(synthetic(c=1), 16, 0.4, rng())
     assert grey.shape == (48, 64, 1) and is_8bit(grey)

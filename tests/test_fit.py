@@ -109,10 +109,8 @@ def test_lower_better_negates_dmos(random_weights: Path, tmp_path: Path) -> None
 # ---------------------------------------------------------------------------------------------- refusals
 
 
-def test_refuses_finetune_and_existing_output(random_weights: Path, tmp_path: Path) -> None:
+def test_refuses_existing_output(random_weights: Path, tmp_path: Path) -> None:
     csv_path = _dataset(tmp_path, n_refs=1)
-    with pytest.raises(UsageError, match=r"end-to-end fine-tuning \(--finetune\) is not implemented"):
-        fit(csv_path, tmp_path / "o.safetensors", base=random_weights, finetune=True)
     out = tmp_path / "o.safetensors"
     out.write_bytes(b"keep")
     with pytest.raises(UsageError, match="output .*o.safetensors already exists — pass --force"):
@@ -167,8 +165,35 @@ def test_cli_fit_table_on_stderr_json_on_stdout(random_weights: Path, tmp_path: 
     report = json.loads(result.stdout)
     assert report["folds"] == 2 and len(report["per_fold"]) == 2 and report["output"] == str(out)
     assert "fold" in result.stderr and "SRCC" in result.stderr and "split by reference" in result.stderr
-    refused = runner.invoke(app, [*args, "--force", "--finetune"])
+    refused = runner.invoke(app, args)  # the output exists now
     assert refused.exit_code == 2 and refused.stdout == ""
-    assert refused.stderr.startswith("iqa: error: end-to-end fine-tuning (--finetune) is not implemented")
-    help_text = " ".join(runner.invoke(app, ["fit", "--help"]).stdout.replace("│", " ").split())
-    assert "fine-tuning: not implemented" in help_text
+    assert refused.stderr.startswith("iqa: error: output ") and "pass --force" in refused.stderr
+
+
+def test_finetune_stub_is_gone() -> None:
+    """`--finetune` only ever refused; it is removed from the CLI and the API rather than advertised."""
+    import inspect
+
+    from iqa_cli.cli import app
+
+    runner = CliRunner()
+    help_text = runner.invoke(app, ["fit", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "--finetune" not in help_text and "fine-tuning" not in help_text
+    assert "finetune" not in inspect.signature(fit).parameters
+    result = runner.invoke(app, ["fit", "x.csv", "-o", "y.safetensors", "--finetune"])
+    assert result.exit_code == 2 and "--finetune" in result.output  # an unknown option now
+
+
+def test_two_identical_fits_write_identical_files_without_machine_paths(random_weights: Path, tmp_path: Path) -> None:
+    from iqa_cli.weights import read_weights
+
+    csv_path = _dataset(tmp_path / "data")
+    a = fit(csv_path, tmp_path / "a.safetensors", base=random_weights, folds=3, device="cpu")
+    b = fit(csv_path, tmp_path / "b.safetensors", base=random_weights, folds=3, device="cpu")
+    assert a.sha256 == b.sha256
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+    _, meta = read_weights(tmp_path / "a.safetensors")
+    text = json.dumps(meta)
+    for folder in (tmp_path, random_weights.parent, Path.cwd()):
+        assert str(folder) not in text, f"metadata holds the machine path {folder}"
+    assert meta["fit"]["csv"] == "scores.csv" and meta["base"]["weights"] == random_weights.name

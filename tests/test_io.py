@@ -17,6 +17,7 @@ from iqa_cli.io import (
     IMAGE_EXTENSIONS,
     Image,
     align_pair,
+    downsize_to,
     read_image,
     to_rgb,
     to_tensor,
@@ -350,3 +351,30 @@ def test_written_image_gets_the_umask_mode_not_mkstemps(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "max_side", "expected"),
+    [
+        ((300, 481, 3), np.uint8, 128, (80, 128, 3)),  # round(300 * 128 / 481) = 80
+        ((481, 300, 1), np.float32, 128, (128, 80, 1)),  # the channel axis survives OpenCV's grey resize
+        ((40, 1000), np.float32, 100, (4, 100)),
+        ((3, 2000, 3), np.float32, 100, (1, 100, 3)),  # never below one pixel
+    ],
+)
+def test_downsize_to_area_averages_to_the_longer_side(
+    shape: tuple[int, ...], dtype: type, max_side: int, expected: tuple[int, ...]
+) -> None:
+    rng = np.random.default_rng(0)
+    img = (rng.random(shape) * 255).astype(dtype)
+    out = downsize_to(img, max_side)
+    assert out.shape == expected and out.dtype == img.dtype
+    direct = cv2.resize(img, (expected[1], expected[0]), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(out, direct.reshape(expected))
+
+
+def test_downsize_to_leaves_small_images_alone_and_checks_its_argument() -> None:
+    img = np.zeros((64, 48, 3), np.float32)
+    assert downsize_to(img, 64) is img
+    with pytest.raises(UsageError, match="max_side must be a positive number of pixels, got 0"):
+        downsize_to(img, 0)

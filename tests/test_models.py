@@ -14,8 +14,10 @@ from conftest import degrade, random_causal_model, textured
 from iqa_cli.api import Scorer
 from iqa_cli.errors import ImageError
 from iqa_cli.io import read_image, to_tensor
-from iqa_cli.models.causal import CausalConfig, CausalIQA, InterventionDecoder, MaskingModule
+from iqa_cli.models.causal import CausalConfig, CausalIQA
+from iqa_cli.models.causal.learned import MaskingModule
 from iqa_cli.models.registry import ModelSpec, list_specs
+from iqa_cli.train.decoder import InterventionDecoder
 
 SPECS = list_specs()
 
@@ -147,7 +149,7 @@ def test_haarpsi_matches_an_independent_implementation(shared_data: Path) -> Non
 
 @pytest.mark.parametrize("size", [(1, 1), (3, 5), (8, 8), (33, 47), (64, 96)])
 def test_haar_magnitudes_are_the_haar_filter_convolutions(size: tuple[int, int]) -> None:
-    from iqa_cli.models.baselines import haar_kernels, haar_magnitudes
+    from iqa_cli.models.functional import haar_kernels, haar_magnitudes
 
     lum = 255.0 * torch.rand(2, 1, *size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     for mag, kernel in zip(haar_magnitudes(lum, 3), haar_kernels(3)):
@@ -201,7 +203,7 @@ def test_degradation_of_a_reference_against_itself_is_exactly_null() -> None:
 
 def test_haar_block_is_exactly_null_for_identical_images_and_tracks_haarpsi() -> None:
     from iqa_cli.models.baselines import HaarPSI
-    from iqa_cli.models.causal import HaarDegradation
+    from iqa_cli.models.causal.fixed import HaarDegradation
 
     model = random_causal_model(3)
     assert model.config.haar and model.config.n_features == 2 * sum(model.config.map_channels) + 4
@@ -247,6 +249,7 @@ def test_content_code_is_read_from_the_reference_alone() -> None:
 def test_masking_gain_is_in_zero_one() -> None:
     torch.manual_seed(0)
     masking = MaskingModule(content_ch=6, degradation_ch=5)
+    assert masking.gain.bias is not None
     with torch.no_grad():  # wide random gain weights, so the gain spans much of (0, 1]
         masking.gain.weight.normal_(0.0, 0.3)
         masking.gain.bias.normal_(0.0, 1.0)
@@ -257,7 +260,7 @@ def test_masking_gain_is_in_zero_one() -> None:
         masked = masking(content, degradation)
     assert (gain > 0).all() and (gain <= 1).all()
     assert gain.min() < 0.2 and gain.max() > 0.6  # the content really modulates it
-    from iqa_cli.models.layers import smooth_abs
+    from iqa_cli.models.functional import smooth_abs
 
     torch.testing.assert_close(masked, smooth_abs(degradation) * gain)
     assert (masked >= 0).all() and (masked <= smooth_abs(degradation)).all()
@@ -311,3 +314,74 @@ def test_visibility_floor_mutes_faint_changes_more_than_strong_ones() -> None:
             ratios.append((haar_loss, pixel_mean))
     # a 1-level perturbation keeps a far smaller share of its features than heavy noise does
     assert ratios[0][0] < 0.6 * ratios[1][0] and ratios[0][1] < 0.9 * ratios[1][1], ratios
+
+
+def test_fit_cross_validation_predicts_with_the_model_head_formula() -> None:
+    """``iqa fit``'s out-of-fold predictions are the model's few-label scores, also below the floor (soft tail, not
+    a clip at 0), so its cross-validated figures describe the model it writes."""
+    from iqa_cli.fitting import predict
+    from iqa_cli.models.causal.heads import FewLabelHead, write_heads
+
+    model = CausalIQA().eval()
+    n = model.config.n_features
+    rng = np.random.default_rng(0)
+    scale = rng.uniform(0.5, 2.0, n)
+    head = FewLabelHead(rng.uniform(0.0, 0.05, n).astype(np.float32), 5.0, 1.0)
+    write_heads(model, scale=scale, few_label=head)
+    feats = np.outer([0.0, 0.2, 1.0, 2.6, 3.0], rng.uniform(0.5, 1.5, n)).astype(np.float32)
+    with torch.no_grad():
+        expected = model.head_few_label(torch.from_numpy(feats)).numpy()
+    got = predict(head, feats, model.feature_scale.numpy().astype(np.float64))
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+    assert got[0] == pytest.approx(100.0)
+    assert (got[-2:] > 0).all() and got[-1] < got[-2] < 5.0  # below the floor: distinct, positive, not clipped
+
+
+@pytest.mark.parametrize("size", [(17, 23), (32, 48)])
+def test_functional_means_and_gradients_equal_their_textbook_forms(size: tuple[int, int]) -> None:
+    """The shifted-slice / separable forms in models/functional.py give the pooling and convolution values."""
+    import torch.nn.functional as F
+
+    from iqa_cli.models import functional as fn
+
+    x = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    torch.testing.assert_close(fn.half_mean(x), F.avg_pool2d(fn.pad_even(x), 2))
+    torch.testing.assert_close(fn.mean_2x2(x), F.avg_pool2d(F.pad(x, (0, 1, 0, 1), mode="replicate"), 2, stride=1))
+    torch.testing.assert_close(fn.box_mean(x, 7), F.avg_pool2d(F.pad(x, (3,) * 4, mode="replicate"), 7, stride=1))
+    prewitt = torch.tensor([[1.0, 0.0, -1.0]] * 3, dtype=x.dtype) / 3.0
+    padded = F.pad(x[:, :1], (1, 1, 1, 1), mode="replicate")
+    gx, gy = F.conv2d(padded, prewitt.view(1, 1, 3, 3)), F.conv2d(padded, prewitt.t().reshape(1, 1, 3, 3))
+    torch.testing.assert_close(fn.gradient_magnitude(x[:, :1]), torch.sqrt(gx * gx + gy * gy + 1e-12))
+    a, b = x[0], x[1]
+    torch.testing.assert_close(fn.similarity(a, b, 0.01) + fn.dissimilarity(a, b, 0.01), torch.ones_like(a))
+    assert torch.equal(fn.dissimilarity(a, a, 0.01), torch.zeros_like(a))
+
+
+def test_with_config_keeps_the_weights_and_refuses_another_shape() -> None:
+    model = random_causal_model(0)
+    other = model.with_config(head="label_free")
+    assert other.config == CausalConfig(head="label_free")
+    assert all(torch.equal(v, other.state_dict()[k]) for k, v in model.state_dict().items())
+    with pytest.raises(RuntimeError):
+        model.with_config(widths=(8, 16, 24))
+
+
+def test_score_tiles_large_images_with_the_same_result() -> None:
+    model = random_causal_model(0)
+    ref = to_tensor(textured(64, 96, seed=0))
+    dist = to_tensor(degrade(textured(64, 96, seed=0), 0.1, seed=1))
+    with torch.no_grad():
+        whole = model.score(ref, dist)
+        assert torch.equal(whole, model(ref, dist))  # below tile_pixels: the forward pass
+        model.tile_pixels = 32 * 32
+        seen: list[object] = []
+        tiles = model.tiled_pooled_features
+
+        def small_tiles(r: torch.Tensor, d: torch.Tensor, branches: object) -> torch.Tensor:
+            seen.append(branches)
+            return tiles(r, d, tile=32, branches=branches)  # 6 tiles of 32x32 (default halo)
+
+        model.tiled_pooled_features = small_tiles
+        tiled = model.score(ref, dist)
+    assert seen == [model.needed_branches()]
+    assert tiled.item() == pytest.approx(whole.item(), abs=1e-3)

@@ -1,4 +1,5 @@
-"""A wheel built from the repository (not editable) carries the shipped weights and scores outside the checkout."""
+"""Packaging: a wheel built from the repository (not editable) carries the shipped weights, the licence and the
+notice, and scores outside the checkout; the declared build requirements can build the declared metadata."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,10 +15,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
-def test_wheel_carries_weights_and_scores_outside_the_checkout(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built once without isolation (the dev extra's setuptools)."""
     pytest.importorskip("setuptools")
-    wheel_dir, target = tmp_path / "wheel", tmp_path / "site"
+    wheel_dir = tmp_path_factory.mktemp("wheel")
     build = subprocess.run(
         [
             sys.executable,
@@ -34,7 +37,54 @@ def test_wheel_carries_weights_and_scores_outside_the_checkout(tmp_path: Path) -
         text=True,
     )
     assert build.returncode == 0, build.stderr[-2000:]
-    (wheel,) = wheel_dir.glob("*.whl")
+    (path,) = wheel_dir.glob("*.whl")
+    return path
+
+
+def _requirements() -> dict[str, list[str]]:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return {
+        "build-system": project["build-system"]["requires"],
+        "dev": project["project"]["optional-dependencies"]["dev"],
+    }
+
+
+def test_licence_and_notice_are_in_the_repository() -> None:
+    text = (ROOT / "LICENSE").read_text()
+    assert text.lstrip().startswith("Apache License\n                           Version 2.0, January 2004")
+    assert "END OF TERMS AND CONDITIONS" in text and "APPENDIX: How to apply the Apache License" in text
+    assert len(text.splitlines()) == 202  # the full text, as published by the ASF
+    notice = (ROOT / "NOTICE").read_text()
+    assert "Apache License, Version 2.0" in notice
+    assert "Kodak" in notice and "BSDS500" in notice and "Urban100" in notice and "KADID-10k" in notice
+
+
+def test_build_requirements_support_the_spdx_licence_field() -> None:
+    """`license = "Apache-2.0"` (an SPDX expression) and `license-files` need setuptools >= 77."""
+    from packaging.requirements import Requirement
+
+    for where, requirements in _requirements().items():
+        (setuptools,) = [Requirement(r) for r in requirements if Requirement(r).name == "setuptools"]
+        assert not setuptools.specifier.contains("76.9"), f"{where} allows a setuptools without PEP 639 support"
+        assert setuptools.specifier.contains("77.0.3"), where
+
+
+@pytest.mark.slow
+def test_wheel_carries_the_licence_and_notice(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        (dist_info,) = {n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info")}
+        assert zf.read(f"{dist_info}/licenses/LICENSE") == (ROOT / "LICENSE").read_bytes()
+        assert zf.read(f"{dist_info}/licenses/NOTICE") == (ROOT / "NOTICE").read_bytes()
+        metadata = zf.read(f"{dist_info}/METADATA").decode()
+    assert "License-Expression: Apache-2.0" in metadata.splitlines()
+    assert {"License-File: LICENSE", "License-File: NOTICE"} <= set(metadata.splitlines())
+
+
+@pytest.mark.slow
+def test_wheel_carries_weights_and_scores_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
     install = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
         capture_output=True,

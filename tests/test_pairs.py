@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from iqa_cli.errors import PairingError, UsageError
+from iqa_cli.errors import DatasetError, PairingError, UsageError
 from iqa_cli.pairs import (
     Pair,
     iter_images,
@@ -175,18 +175,19 @@ def test_read_pairs_csv_relative_and_absolute(tmp_path: Path) -> None:
     ("content", "message"),
     [
         ("", r"is empty — expected a header row with columns ref,dist"),
-        ("ref_name,dist_name\na,b\n", r"needs columns 'ref' and 'dist'.*found: ref_name, dist_name"),
+        ("ref_name,dist_name\na,b\n", r"needs a header with columns ref,dist .*found: ref_name, dist_name"),
         ("ref,dist\n", r"has a header but no rows"),
-        ("ref,dist\na.png,\n", r"data row 2: empty 'ref' or 'dist' cell"),
+        ("ref,dist\na.png,\n", r"'.*p\.csv', line 2: empty 'ref' or 'dist' cell"),
+        ("ref,dist\n\nb.png,b1.png\n,a1.png\n", r"line 4: empty 'ref' or 'dist' cell"),  # file lines, blanks counted
     ],
 )
 def test_read_pairs_csv_bad(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "p.csv"
     path.write_text(content)
-    with pytest.raises(PairingError, match=message):
+    with pytest.raises(DatasetError, match=message):
         read_pairs_csv(path)
 
 
 def test_read_pairs_csv_missing(tmp_path: Path) -> None:
-    with pytest.raises(PairingError, match=r"pairs CSV '.*none\.csv' not found"):
+    with pytest.raises(DatasetError, match=r"pairs CSV '.*none\.csv' not found — check the path"):
         read_pairs_csv(tmp_path / "none.csv")

@@ -40,9 +40,10 @@ def _mixed_pairs(root: Path, side: int) -> list[Pair]:
 def _single(scorer: Scorer, pair: Pair) -> PairResult:
     """What scoring the pair alone gives (the reference the batched engine must reproduce bit for bit)."""
     try:
-        return PairResult(str(pair.ref), str(pair.dist), scorer.name, scorer.score(pair.ref, pair.dist), None)
+        score = scorer.score(pair.ref, pair.dist)
+        return PairResult(str(pair.ref), str(pair.dist), scorer.name, score, None, scorer.weights_id)
     except Exception as exc:  # noqa: BLE001 - the error row's text is what we compare
-        return PairResult(str(pair.ref), str(pair.dist), scorer.name, None, str(exc))
+        return PairResult(str(pair.ref), str(pair.dist), scorer.name, None, str(exc), scorer.weights_id)
 
 
 def _scorers() -> list[tuple[str, Scorer]]:

@@ -12,7 +12,8 @@ from conftest import degrade, random_causal_model, textured
 
 from iqa_cli import api
 from iqa_cli.io import to_tensor
-from iqa_cli.models.causal import Branches, CausalConfig, CausalIQA, PixelDegradation
+from iqa_cli.models.causal import Branches, CausalConfig, CausalIQA, fixed
+from iqa_cli.models.causal.fixed import PixelDegradation
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +71,15 @@ def _sparse_model(case: str, seed: int = 0) -> CausalIQA:
     return model
 
 
+def _shipped(name: str) -> CausalIQA:
+    model = api.load_model(name, device="cpu").module
+    assert isinstance(model, CausalIQA)
+    return model
+
+
 @pytest.mark.parametrize("name", ["causal-iqa", "causal-iqa-robust"])
 def test_shipped_heads_are_pruned_and_scores_are_bitwise_equal(name: str, pair: tuple) -> None:
-    model = api.load_model(name, device="cpu").module
+    model = _shipped(name)
     assert not model.needed_branches().learned  # the shipped few-label heads leave out the learned path
     ref, dist = pair
     with torch.no_grad():
@@ -83,10 +90,7 @@ def test_shipped_heads_are_pruned_and_scores_are_bitwise_equal(name: str, pair: 
 
 @pytest.mark.parametrize("name", ["causal-iqa", "causal-iqa-robust"])
 def test_label_free_head_is_dense_and_equal(name: str, pair: tuple) -> None:
-    shipped = api.load_model(name, device="cpu").module
-    model = CausalIQA(CausalConfig.from_dict(shipped.config.to_dict() | {"head": "label_free"}))
-    model.load_state_dict(shipped.state_dict())
-    model.eval()
+    model = _shipped(name).with_config(head="label_free").eval()
     assert model.needed_branches() == Branches()
     ref, dist = pair
     with torch.no_grad():
@@ -149,10 +153,8 @@ def _count_calls(model: CausalIQA, monkeypatch: pytest.MonkeyPatch) -> dict[str,
     model.encoder.register_forward_hook(counter("encoder"))
     assert model.haar is not None
     model.haar.register_forward_hook(counter("haar"))
-    grad_mag = PixelDegradation._grad_mag  # once per stride
-    monkeypatch.setattr(
-        PixelDegradation, "_grad_mag", staticmethod(lambda lum: (counter("pixel_strides")(), grad_mag(lum))[1])
-    )
+    grad_mag = fixed.gradient_magnitude  # once per stride
+    monkeypatch.setattr(fixed, "gradient_magnitude", lambda lum: (counter("pixel_strides")(), grad_mag(lum))[1])
     return calls
 
 
@@ -197,26 +199,29 @@ def test_a_head_without_weights_computes_everything(pair: tuple) -> None:
     model = CausalIQA().eval()  # unfitted: fl_weights == 0, a constant score
     assert model.needed_branches() == Branches()
     x = pair[1].clone().requires_grad_(True)
-    assert model(pair[0], x).requires_grad  # still connected to the input, as before
+    assert model(pair[0], x).requires_grad  # still connected to the input
 
 
 def test_scorer_tiled_path_is_pruned(monkeypatch: pytest.MonkeyPatch) -> None:
     scorer = api.load_model("causal-iqa", device="cpu")
+    model = scorer.module
+    assert isinstance(model, CausalIQA)
     ref_np = textured(48, 64, seed=3)
     dist_np = degrade(ref_np, 0.05, seed=4)
     with torch.no_grad():
-        expected = scorer.module(to_tensor(ref_np), to_tensor(dist_np)).item()
-    calls = _count_calls(scorer.module, monkeypatch)
-    monkeypatch.setattr(api, "TILE_PIXELS", 32 * 32)  # this pair goes through tiled_pooled_features
-    tiled = scorer.module.tiled_pooled_features
+        expected = model(to_tensor(ref_np), to_tensor(dist_np)).item()
+    calls = _count_calls(model, monkeypatch)
+    monkeypatch.setattr(model, "tile_pixels", 32 * 32)  # this pair goes through tiled_pooled_features
+    tiled = model.tiled_pooled_features
     seen: list[Branches | None] = []
-    monkeypatch.setattr(
-        scorer.module,
-        "tiled_pooled_features",
-        lambda r, d, branches=None: (seen.append(branches), tiled(r, d, branches=branches))[1],
-    )
+
+    def spy(r: torch.Tensor, d: torch.Tensor, branches: Branches | None = None) -> torch.Tensor:
+        seen.append(branches)
+        return tiled(r, d, branches=branches)
+
+    monkeypatch.setattr(model, "tiled_pooled_features", spy)
     assert scorer.score(ref_np, dist_np) == pytest.approx(expected, abs=1e-3)
-    assert seen == [scorer.module.needed_branches()]
+    assert seen == [model.needed_branches()]
     assert calls["encoder"] == 0
 
 

@@ -1,5 +1,6 @@
-"""``iqa batch --engine ray`` against the local engine (same rows, bit-identical scores, bad files, resume), the
-missing-extra error, and Parquet manifests and outputs. One local Ray instance (2 CPUs) serves every Ray test."""
+"""``iqa batch --engine ray`` against the local engine (same rows, weights column included, bit-identical scores,
+bad files, resume, retry of failed rows, the weights check), the missing-extra error, and Parquet manifests and
+outputs. One local Ray instance (2 CPUs) serves every Ray test."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def _dataset(root: Path) -> tuple[Path, Path]:
 
 def _rows(path: Path) -> list[dict]:
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
         rows = pq.read_table(path).to_pylist()
     else:
@@ -65,98 +66,137 @@ def _rows(path: Path) -> list[dict]:
     return sorted(rows, key=lambda r: (r["ref"], r["dist"]))
 
 
+def _jsonl(text: str) -> list[dict]:
+    return sorted((json.loads(line) for line in text.splitlines() if line.strip()), key=lambda r: (r["ref"], r["dist"]))
+
+
 @pytest.fixture(scope="module")
-def local_rows(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[dict]]:
+def local_rows(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    """The dataset's folder and the local engine's rows for it. Tests write their outputs into that folder, so
+    rows (paths relative to the output's folder) compare directly."""
     root = tmp_path_factory.mktemp("pairs")
     ref_dir, dist_dir = _dataset(root)
     out = root / "local.jsonl"
     result = iqa("batch", ref_dir, dist_dir, "-f", "jsonl", "-o", out, *CPU)
     assert result.exit_code == 1, result.stderr  # two bad pairs
-    return ref_dir, dist_dir, _rows(out)
+    rows = _rows(out)
+    from iqa_cli.api import load_model
+
+    weights_id = load_model(device="cpu").weights_id
+    assert weights_id != "none" and {r["weights"] for r in rows} == {weights_id}  # the shipped weights' sha256
+    return root, rows
 
 
 def test_ray_engine_gives_the_local_rows_bit_for_bit(
-    ray_cluster: None, local_rows, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ray_cluster: None, local_rows, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ref_dir, dist_dir, expected = local_rows
-    out = tmp_path / "ray.jsonl"
-    result = iqa("batch", ref_dir, dist_dir, "-f", "jsonl", "-o", out, *CPU, "--engine", "ray")
-    assert result.exit_code == 1, result.stderr
+    root, expected = local_rows
+    out = root / "ray.jsonl"
+    result = iqa("batch", root / "ref", root / "dist", "-f", "jsonl", "-o", out, *CPU, "--engine", "ray")
+    assert result.exit_code == 1, result.stderr  # the final file holds error rows
     assert result.stdout == ""
     assert "8 scored, 2 failed" in result.stderr and "on Ray" in result.stderr
     got = _rows(out)
-    assert got == expected  # every column; scores as JSON floats, so bit for bit
+    assert got == expected  # every column, weights included; scores as JSON floats, so bit for bit
     errors = {Path(r["dist"]).name: r["error"] for r in got if r["error"]}
     assert set(errors) == {"corrupt.png", "mismatch.png"}
     assert "differ in size" in errors["mismatch.png"]
-    # relative folders: the actors resolve them from the driver's folder, rows (and error texts) as locally
-    monkeypatch.chdir(ref_dir.parent)
+    # relative folders, rows on stdout: the actors resolve paths from the driver's folder; rows name files as given
+    monkeypatch.chdir(root)
+    stdout = {}
     for engine in ("local", "ray"):
-        rel = iqa("batch", "ref", "dist", "-f", "jsonl", "-o", tmp_path / f"{engine}.rel", *CPU, "--engine", engine)
+        rel = iqa("batch", "ref", "dist", "-f", "jsonl", *CPU, "--engine", engine)
         assert rel.exit_code == 1, rel.stderr
-    rel_local, rel_ray = _rows(tmp_path / "local.rel"), _rows(tmp_path / "ray.rel")
-    assert rel_ray == rel_local and rel_local[0]["ref"] == "ref/corrupt.png"
-    assert [r["score"] for r in rel_ray] == [r["score"] for r in expected]
+        stdout[engine] = _jsonl(rel.stdout)
+    assert stdout["ray"] == stdout["local"]  # error texts name the files as given, too
+    drop = ("error",)  # the -o file's rows are relative to root, as these; only the error texts name other paths
+    assert [{k: v for k, v in r.items() if k not in drop} for r in stdout["ray"]] == [
+        {k: v for k, v in r.items() if k not in drop} for r in expected
+    ]
 
 
-def test_ray_resume_skips_done_pairs_and_parquet_round_trip(ray_cluster: None, local_rows, tmp_path: Path) -> None:
+def test_ray_resume_retry_failed_and_weights_check(ray_cluster: None, local_rows) -> None:
     pytest.importorskip("pyarrow")
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-    ref_dir, dist_dir, expected = local_rows
-    manifest = tmp_path / "pairs.parquet"
+    from iqa_cli.output import COLUMNS
+
+    root, expected = local_rows
+    manifest = root / "resume-pairs.parquet"
     pq.write_table(pa.table({"ref": [r["ref"] for r in expected], "dist": [r["dist"] for r in expected]}), manifest)
-    # a Parquet output holding the first four rows (as a killed run would have left them)
-    out = tmp_path / "out.parquet"
-    pq.write_table(pa.Table.from_pylist(expected[:4], schema=_schema(pa)), out)
+    # a Parquet output as an earlier run left it: four rows, one of a good pair an error (a transient failure)
+    seeded = [dict(r) for r in expected[:4]]
+    good = next(i for i, r in enumerate(seeded) if r["error"] is None)
+    seeded[good] = {**seeded[good], "score": None, "error": "earlier failure"}
+    out = root / "resume.parquet"
+    schema = pa.schema([(c, pa.float64() if c == "score" else pa.string()) for c in COLUMNS])
+    pq.write_table(pa.Table.from_pylist(seeded, schema=schema), out)
     args = ["batch", "--pairs", manifest, "-f", "parquet", "-o", out, *CPU, "--engine", "ray", "--resume"]
     result = iqa(*args)
-    assert result.exit_code == 0, result.stderr  # the two bad pairs sort first: already in the file
+    assert result.exit_code == 1, result.stderr  # error rows in the final file (the two bad pairs sort first)
     assert "4 pair(s) already in" in result.stderr and "6 to go" in result.stderr
     assert "6 scored, 0 failed, 4 skipped (resume)" in result.stderr
-    assert _rows(out) == expected
-    again = iqa(*args)
-    assert again.exit_code == 0 and "0 to go" in again.stderr
-    assert _rows(out) == expected
+    assert "3 of 10 pair(s)" in result.stderr and "--retry-failed" in result.stderr
+    assert _rows(out) == sorted(seeded + expected[4:], key=lambda r: (r["ref"], r["dist"]))
+    retry = iqa(*args, "--retry-failed")
+    assert retry.exit_code == 1, retry.stderr  # the two bad pairs fail again
+    assert "3 to go (3 failed one(s) again)" in retry.stderr
+    assert "1 scored, 2 failed, 7 skipped (resume)" in retry.stderr
+    assert _rows(out) == expected  # one row per pair, the retried one now scored, bit for bit
+    assert not list(root.glob(".*.tmp"))
+    # rows of other weights in the -o file: refused before any scoring, file untouched
+    other = root / "other-weights.jsonl"
+    other.write_text("".join(json.dumps({**r, "weights": "0" * 12}) + "\n" for r in expected[:2]), encoding="utf-8")
+    before = other.read_bytes()
+    refused = iqa("batch", "--pairs", manifest, "-f", "jsonl", "-o", other, *CPU, "--engine", "ray", "--resume")
+    assert refused.exit_code == 2, refused.stderr
+    assert "weights 000000000000" in refused.stderr and "pass the same --model/--weights" in refused.stderr
+    assert other.read_bytes() == before
 
 
-def _schema(pa):  # the columns of iqa's Parquet output
-    return pa.schema(
-        [(c, pa.float64() if c == "score" else pa.string()) for c in ("ref", "dist", "model", "score", "error")]
-    )
-
-
-def test_local_parquet_output_and_manifest_match_jsonl(local_rows, tmp_path: Path) -> None:
+def test_local_parquet_output_and_manifest_match_jsonl(local_rows) -> None:
     pytest.importorskip("pyarrow")
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-    ref_dir, dist_dir, expected = local_rows
-    manifest = tmp_path / "pairs.parquet"
+    from iqa_cli.output import COLUMNS
+
+    root, expected = local_rows
+    manifest = root / "local-pairs.parquet"
     pq.write_table(
         pa.table({"Reference": [r["ref"] for r in expected], "Distorted": [r["dist"] for r in expected]}), manifest
     )
-    out = tmp_path / "out.parquet"
+    out = root / "local-out.parquet"
     result = iqa("batch", "--pairs", manifest, "-f", "parquet", "-o", out, *CPU)
     assert result.exit_code == 1, result.stderr
-    assert pq.read_table(out).schema == _schema(pa)
+    assert pq.read_table(out).schema.names == list(COLUMNS)
     assert _rows(out) == expected
-    assert not list(tmp_path.glob(".*.partial"))
+    assert not list(root.glob(".*.tmp"))
+    # resume by file identity: the same pairs as absolute folders are all done
+    again = iqa(
+        "batch", (root / "ref").resolve(), (root / "dist").resolve(), "-f", "parquet", "-o", out, *CPU, "--resume"
+    )
+    assert again.exit_code == 1 and "10 pair(s) already in" in again.stderr and "0 to go" in again.stderr
+    assert _rows(out) == expected
     no_out = iqa("batch", "--pairs", manifest, "-f", "parquet", *CPU)
     assert no_out.exit_code == 2 and "--format parquet needs --output" in no_out.stderr
 
 
 def test_bad_manifest_is_a_clear_error(tmp_path: Path) -> None:
     pytest.importorskip("pyarrow")
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     manifest = tmp_path / "pairs.parquet"
     pq.write_table(pa.table({"a": ["x"], "b": ["y"]}), manifest)
     result = iqa("batch", "--pairs", manifest, *CPU)
     assert result.exit_code == 1
-    assert "needs columns 'ref' and 'dist'" in result.stderr and "found: a, b" in result.stderr
+    assert "pairs Parquet" in result.stderr and "needs a header with columns ref,dist" in result.stderr
+    assert "found: a, b" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    pq.write_table(pa.table({"ref": ["x", None], "dist": ["y", "z"]}), manifest)
+    empty = iqa("batch", "--pairs", manifest, *CPU)
+    assert empty.exit_code == 1 and "line 3: empty 'ref' or 'dist' cell" in empty.stderr
 
 
 def test_missing_ray_names_the_extra(make_image, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

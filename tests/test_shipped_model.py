@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from iqa_cli import distortions
 from iqa_cli.api import load_model
+from iqa_cli.synth import distortions
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
@@ -46,6 +46,7 @@ def test_identical_images_score_exactly_100_and_scores_are_deterministic(model: 
 def _held_out_crop() -> np.ndarray:
     # a Kodak image: the benchmark's held-out set, never seen in training
     img = cv2.imread(str(ROOT / "examples" / "ref" / "parrots.png"))
+    assert img is not None
     return np.ascontiguousarray(img[64:256, 96:288, ::-1], dtype=np.float32) / 255.0
 
 

@@ -3,6 +3,8 @@ head-selection helpers of the recipe (iqa_cli.train.run). Everything runs on tin
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import shutil
 from pathlib import Path
@@ -14,9 +16,12 @@ from conftest import textured
 from typer.testing import CliRunner
 
 from iqa_cli.cli import app
-from iqa_cli.models.causal import CausalConfig, CausalIQA, InterventionDecoder
+from iqa_cli.models.causal import CausalConfig, CausalIQA
+from iqa_cli.models.causal.heads import FewLabelHead, write_heads
 from iqa_cli.train import heads, run, selfsup
+from iqa_cli.train.decoder import InterventionDecoder
 from iqa_cli.train.selfsup import TrainConfig
+from iqa_cli.weights import file_sha256, read_weights
 
 TINY = {"steps": 3, "batch": 2, "crop": 32}
 
@@ -134,7 +139,9 @@ def test_label_free_head_unit_nonnegative_100_at_zero_and_50_at_median() -> None
     assert tau > 0
     planted = (v / scale) / np.linalg.norm(v / scale)
     assert float(direction @ planted) > 0.99  # the principal direction of the planted rank-one structure
-    heads.install_heads(model, scale, (direction, tau), (np.zeros(n, np.float32), 5.0))
+    write_heads(
+        model, scale=scale, label_free=(direction, tau), few_label=FewLabelHead(np.zeros(n, np.float32), 5.0, 1.0)
+    )
     with torch.no_grad():
         assert model.head_label_free(torch.zeros(1, n)).item() == 100.0
         scores = model.head_label_free(torch.from_numpy(feats)).numpy()
@@ -168,7 +175,7 @@ def test_few_label_head_scores_100_at_zero_and_falls_with_every_feature() -> Non
     scale, w = np.ones(n), np.zeros(n, np.float32)
     scale[:3], w[:3] = s, w3
     lf = (np.full(n, 1 / math.sqrt(n), np.float32), 1.0)
-    heads.install_heads(model, scale, lf, (w, b))
+    write_heads(model, scale=scale, label_free=lf, few_label=FewLabelHead(w, b, 1.0))
     with torch.no_grad():
         assert model.head_few_label(torch.zeros(1, n)).item() == 100.0
         for j in range(3):
@@ -250,11 +257,137 @@ def test_cli_train_help() -> None:
     assert "--refit-heads" in result.stdout and "--device" in result.stdout
 
 
-def test_cli_refit_heads_needs_weights_in_out(tmp_path: Path) -> None:
-    args = ["train", "--refit-heads", "--out", str(tmp_path), "--workdir", str(tmp_path)]
-    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})  # one line: the message names a long path
-    assert result.exit_code == 2
-    assert "causal-iqa.safetensors" in result.output and "--refit-heads" in result.output
+# -- CLI: where `iqa train` writes --------------------------------------------------------------------------------
+CONDITIONS = """type_id,type_name,level,parameter,mean_score
+1,gaussian blur,2,0.5,4.38
+1,gaussian blur,4,2.0,1.87
+3,motion blur,2,2.0,4.10
+3,motion blur,4,6.0,2.18
+11,white noise,2,0.002,3.90
+11,white noise,4,0.01,2.40
+"""
+
+
+def shipped_bytes() -> dict[str, bytes]:
+    from iqa_cli.weights import weights_dir
+
+    return {p.name: p.read_bytes() for p in sorted(weights_dir().iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A shared-data folder of three 112x112 training images and six development conditions, and the recipe's
+    sizes cut down so `iqa train --steps 1` runs the whole recipe (training, features, heads, writing) in seconds."""
+    from conftest import write_png
+
+    data = tmp_path / "data"
+    for sub in ("bsds500/val", "bsds500/test", "urban100"):
+        (data / "pristine" / sub).mkdir(parents=True)
+    for i in range(3):
+        write_png(data / "pristine" / "bsds500" / "train" / f"{i}.png", textured(112, 112, 3, seed=i))
+    (data / "labels").mkdir()
+    (data / "labels" / "kadid_dev_conditions.csv").write_text(CONDITIONS)
+    monkeypatch.setenv("IQA_SHARED_DATA", str(data))
+    monkeypatch.setattr(run, "TrainConfig", functools.partial(TrainConfig, batch=2, crop=64))
+    monkeypatch.setattr(run, "synthetic_features", functools.partial(run.synthetic_features, n=16, crop=64))
+    return tmp_path
+
+
+def train_args(workdir: Path, *extra: str) -> list[str]:
+    return ["train", "--steps", "1", "--widths", "4,8,12", "--workdir", str(workdir), *extra]
+
+
+def test_cli_train_writes_a_run_folder_deterministically_and_never_the_shipped_weights(tiny_recipe: Path) -> None:
+    before = shipped_bytes()
+    runner = CliRunner()
+    first = runner.invoke(app, train_args(tiny_recipe / "run1"), env={"COLUMNS": "300"})
+    assert first.exit_code == 0, first.output
+    out = tiny_recipe / "run1" / "weights" / "causal-iqa.safetensors"
+    summary = json.loads(first.stdout)
+    assert summary["weights"] == str(out) and out.is_file()
+    assert f"iqa: wrote {out} (sha256 {summary['sha256'][:12]}" in first.stderr
+    assert "shipped weights untouched" in first.stderr
+    manifest = json.loads((out.parent / "manifest.json").read_text())
+    assert manifest["files"]["causal-iqa.safetensors"]["sha256"] == summary["sha256"] == file_sha256(out)
+    assert shipped_bytes() == before
+
+    # the same recipe again (another run folder): the same bytes
+    second = runner.invoke(app, train_args(tiny_recipe / "run2"))
+    assert second.exit_code == 0, second.output
+    assert (tiny_recipe / "run2" / "weights" / "causal-iqa.safetensors").read_bytes() == out.read_bytes()
+    meta = read_weights(out)[1]
+    assert str(tiny_recipe) not in json.dumps(meta)  # no machine path in the metadata
+
+    # the same run folder again: refused before any work, one line; --force overwrites it
+    out.write_bytes(b"keep")
+    again = runner.invoke(app, train_args(tiny_recipe / "run1"), env={"COLUMNS": "300"})
+    assert again.exit_code == 2 and again.stdout == ""
+    assert again.stderr.startswith("iqa: error: ") and again.stderr.count("\n") == 1
+    assert "already exists — pass --force" in again.stderr and out.read_bytes() == b"keep"
+    forced = runner.invoke(app, train_args(tiny_recipe / "run1", "--force"))
+    assert forced.exit_code == 0, forced.output
+    assert file_sha256(out) == summary["sha256"]
+    assert shipped_bytes() == before
+
+
+@pytest.mark.parametrize("mode", [[], ["--robust"], ["--refit-heads"]])
+def test_cli_train_refuses_the_shipped_folder_without_force(mode: list[str], tmp_path: Path) -> None:
+    from iqa_cli.weights import weights_dir
+
+    before = shipped_bytes()
+    args = ["train", *mode, "--out", str(weights_dir()), "--workdir", str(tmp_path / "run")]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("iqa: error: --out ") and result.stderr.count("\n") == 1
+    assert "is the shipped weights folder" in result.stderr and "--force" in result.stderr
+    assert shipped_bytes() == before
+    assert not (tmp_path / "run").exists()  # refused before any work
+
+
+@pytest.mark.parametrize(
+    ("mode", "name", "message"),
+    [
+        (["--robust"], "causal-iqa-robust.safetensors", "pass --force to overwrite it"),
+        (["--refit-heads"], "causal-iqa.safetensors", "pass --force to refit its heads in place"),
+    ],
+)
+def test_cli_train_modes_refuse_existing_weights_without_force(
+    mode: list[str], name: str, message: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / name).write_bytes(b"keep")
+    result = CliRunner().invoke(
+        app, ["train", *mode, "--out", str(out), "--workdir", str(tmp_path / "run")], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("iqa: error: ") and result.stderr.count("\n") == 1
+    assert message in result.stderr and (out / name).read_bytes() == b"keep"
+
+
+def test_denoiser_trainer_refuses_the_shipped_folder_without_force(capsys: pytest.CaptureFixture[str]) -> None:
+    from iqa_cli.train import denoiser
+    from iqa_cli.weights import weights_dir
+
+    before = shipped_bytes()
+    with pytest.raises(SystemExit) as info:
+        denoiser.main(["--out", str(weights_dir()), "--steps", "1"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("iqa: error: --out ") and err.count("\n") == 1 and "--force" in err
+    assert shipped_bytes() == before
+
+
+def test_shipped_folder_check_and_out_that_is_a_file(tmp_path: Path) -> None:
+    from iqa_cli.errors import UsageError
+    from iqa_cli.weights import weights_dir
+
+    assert run.is_shipped_folder(weights_dir()) and run.is_shipped_folder(weights_dir() / ".." / "weights")
+    assert not run.is_shipped_folder(tmp_path)
+    run.check_out_dir(weights_dir(), "causal-iqa.safetensors", force=True)  # asked for: allowed
+    (tmp_path / "f").write_text("")
+    with pytest.raises(UsageError, match="is a file — pass a folder"):
+        run.check_out_dir(tmp_path / "f", "causal-iqa.safetensors", force=True)
 
 
 @pytest.mark.parametrize("widths", ["8,16", "8,16,x", "7,16,24", "0,16,24"])

@@ -45,6 +45,27 @@ def test_round_trip(tmp_path: Path) -> None:
     assert all(torch.equal(fresh.state_dict()[k], state[k]) for k in state)
 
 
+def test_same_tensors_and_metadata_give_the_same_bytes(tmp_path: Path) -> None:
+    """safetensors writes its metadata table in hash order; the writer makes the file canonical."""
+    model = random_causal_model(0)
+    meta = {**_meta(model), "recipe": {"seed": 0, "lr": 1e-3, "names": ["a", "b"]}, "domain": "ünder", "x": None}
+    shas = set()
+    for i in range(6):  # different key orders at both levels; a fresh hash seed is not needed to see the effect
+        keys = list(meta)[i % len(meta) :] + list(meta)[: i % len(meta)]
+        shuffled = {k: (dict(reversed(meta[k].items())) if isinstance(meta[k], dict) else meta[k]) for k in keys}
+        shas.add(save_weights(tmp_path / f"w{i}.safetensors", model.state_dict(), shuffled))
+    assert len(shas) == 1
+    assert {file_sha256(p) for p in tmp_path.glob("w*.safetensors")} == shas
+    raw = (tmp_path / "w0.safetensors").read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    assert n % 8 == 0  # tensor data stays 8-byte aligned
+    header = raw[8 : 8 + n].decode().rstrip(" ")
+    assert header == json.dumps(json.loads(header), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    tensors, read = read_weights(tmp_path / "w0.safetensors")
+    assert read["recipe"] == meta["recipe"] and read["domain"] == "ünder" and read["x"] is None
+    assert all(torch.equal(tensors[k], v) for k, v in model.state_dict().items())
+
+
 def test_load_model_with_weights_file(random_weights: Path) -> None:
     scorer = load_model(weights=random_weights, device="cpu")
     assert scorer.name == "causal-iqa"

@@ -1,18 +1,22 @@
 """Candidate extra features on cached pairs."""
+
 import sys
-import numpy as np
+
 import torch
 import torch.nn.functional as F
-sys.path.insert(0, ".")
-from iqa_cli.models.causal import fixed_colour, half_mean, HaarDegradation, PixelDegradation
+from common import save_features
+
+from iqa_cli.models.causal import HaarDegradation, PixelDegradation, fixed_colour
+from iqa_cli.models.functional import half_mean
 
 torch.set_num_threads(1)
-haar = HaarDegradation(); pix = PixelDegradation()
+haar = HaarDegradation()
+pix = PixelDegradation()
 C = 0.0026
 
 
-def grad(l):
-    return pix._grad_mag(l)
+def grad(lum):
+    return pix._grad_mag(lum)
 
 
 def topk(m, frac):
@@ -33,18 +37,20 @@ def extra(r, d):
         gr, gd = g[:1], g[1:]
         den = gr * gr + gd * gd + C
         f += [(F.relu(gr - gd).pow(2) / den).mean(), (F.relu(gd - gr).pow(2) / den).mean()]
-        cr = torch.sqrt(o[:1, 1:3].pow(2).sum(1) + 1e-8); cd = torch.sqrt(o[1:, 1:3].pow(2).sum(1) + 1e-8)
+        cr = torch.sqrt(o[:1, 1:3].pow(2).sum(1) + 1e-8)
+        cd = torch.sqrt(o[1:, 1:3].pow(2).sum(1) + 1e-8)
         den = cr * cr + cd * cd + 0.003
         f += [(F.relu(cr - cd).pow(2) / den).mean(), (F.relu(cd - cr).pow(2) / den).mean()]
     # B: global colourfulness ratio
-    cr = torch.sqrt(half[:1, 1:3].pow(2).sum(1)).mean(); cd = torch.sqrt(half[1:, 1:3].pow(2).sum(1)).mean()
+    cr = torch.sqrt(half[:1, 1:3].pow(2).sum(1)).mean()
+    cd = torch.sqrt(half[1:, 1:3].pow(2).sum(1)).mean()
     ratio = (cd + 1e-3) / (cr + 1e-3)
     f += [F.relu(1 - ratio), F.relu(ratio - 1)]
     # A: top-1% / top-5% of pixel maps at stride 8 and of haar deficit map
     maps = pix(r, d, half)
     m8 = maps[2][0]
     for c in range(5):
-        f += [topk(m8[c:c + 1][None], 0.01)[0], topk(m8[c:c + 1][None], 0.05)[0]]
+        f += [topk(m8[c : c + 1][None], 0.01)[0], topk(m8[c : c + 1][None], 0.05)[0]]
     hm = haar(r, d, half)
     dm = HaarDegradation.deficit_map(hm).sum(1, keepdim=True)
     f += [topk(half_mean(half_mean(dm)), 0.01)[0], topk(half_mean(half_mean(dm)), 0.05)[0]]
@@ -58,11 +64,4 @@ def extra(r, d):
 
 if __name__ == "__main__":
     which = sys.argv[1]
-    z = np.load(f"runs/exp/{which}.npz", allow_pickle=True)
-    out = []
-    t = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255.0
-    with torch.inference_mode():
-        for i, dd in enumerate(z["dists"]):
-            out.append(extra(t(z["refs"][z["ref_idx"][i]]), t(dd)))
-    np.save(f"runs/exp/extra_{which}.npy", np.array(out))
-    print("done", len(out), out[0].shape)
+    save_features(which, "extra", extra)

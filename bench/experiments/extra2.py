@@ -1,9 +1,12 @@
 """Energy-weighted pooling of the pixel maps."""
+
 import sys
-import numpy as np
+
 import torch
-sys.path.insert(0, ".")
-from iqa_cli.models.causal import fixed_colour, half_mean, PixelDegradation
+from common import save_features
+
+from iqa_cli.models.causal import PixelDegradation, fixed_colour
+from iqa_cli.models.functional import half_mean
 
 torch.set_num_threads(1)
 pix = PixelDegradation()
@@ -27,11 +30,4 @@ def extra(r, d):
 
 if __name__ == "__main__":
     which = sys.argv[1]
-    z = np.load(f"runs/exp/{which}.npz", allow_pickle=True)
-    out = []
-    t = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255.0
-    with torch.inference_mode():
-        for i, dd in enumerate(z["dists"]):
-            out.append(extra(t(z["refs"][z["ref_idx"][i]]), t(dd)))
-    np.save(f"runs/exp/extra2_{which}.npy", np.array(out))
-    print("done", len(out), out[0].shape)
+    save_features(which, "extra2", extra)

@@ -1,15 +1,18 @@
 """Candidate features from other training-free metrics: MDSI (Nafchi et al. 2016) at three scales with its parts,
 and a normalised-Laplacian-pyramid distance (NLPD-like, Laparra et al. 2016) per scale on luminance and two opponent
 chroma channels."""
+
 import sys
+
 import numpy as np
 import torch
 import torch.nn.functional as F
-sys.path.insert(0, ".")
+from common import save_features
 
 torch.set_num_threads(1)
 PRE = torch.tensor([[1.0, 0, -1], [1, 0, -1], [1, 0, -1]]) / 3.0
-KX = PRE.view(1, 1, 3, 3); KY = PRE.t().contiguous().view(1, 1, 3, 3)
+KX = PRE.view(1, 1, 3, 3)
+KY = PRE.t().contiguous().view(1, 1, 3, 3)
 LMN = torch.tensor([[0.06, 0.63, 0.27], [0.30, 0.04, -0.35], [0.34, -0.60, 0.17]])
 
 
@@ -22,23 +25,30 @@ def mdsi(r, d, f):
     # r, d (1,3,H,W) in 0-255
     if f > 1:
         r, d = F.avg_pool2d(r, f), F.avg_pool2d(d, f)
-    lr = torch.einsum("oc,bchw->bohw", LMN, r); ld = torch.einsum("oc,bchw->bohw", LMN, d)
+    lr = torch.einsum("oc,bchw->bohw", LMN, r)
+    ld = torch.einsum("oc,bchw->bohw", LMN, d)
     L_r, L_d = lr[:, :1], ld[:, :1]
     g_r, g_d, g_f = gm(L_r), gm(L_d), gm(0.5 * (L_r + L_d))
     c1, c2, c3 = 140.0, 55.0, 550.0
-    gs = (2 * g_r * g_d + c1) / (g_r ** 2 + g_d ** 2 + c1)
-    gs_rf = (2 * g_r * g_f + c2) / (g_r ** 2 + g_f ** 2 + c2)
-    gs_df = (2 * g_d * g_f + c2) / (g_d ** 2 + g_f ** 2 + c2)
+    gs = (2 * g_r * g_d + c1) / (g_r**2 + g_d**2 + c1)
+    gs_rf = (2 * g_r * g_f + c2) / (g_r**2 + g_f**2 + c2)
+    gs_df = (2 * g_d * g_f + c2) / (g_d**2 + g_f**2 + c2)
     gs2 = gs + gs_df - gs_rf
     m_r, n_r, m_d, n_d = lr[:, 1:2], lr[:, 2:3], ld[:, 1:2], ld[:, 2:3]
-    cs = (2 * (m_r * m_d + n_r * n_d) + c3) / (m_r ** 2 + m_d ** 2 + n_r ** 2 + n_d ** 2 + c3)
+    cs = (2 * (m_r * m_d + n_r * n_d) + c3) / (m_r**2 + m_d**2 + n_r**2 + n_d**2 + c3)
     gcs = 0.6 * gs2 + 0.4 * cs
     q = gcs.clamp_min(0) ** 0.25
     score = (q - q.mean()).abs().mean() ** 0.25
-    return [score.item(), (1 - gs2).clamp_min(0).mean().item(), (1 - cs).mean().item(), (1 - gcs).clamp_min(0).mean().item()]
+    return [
+        score.item(),
+        (1 - gs2).clamp_min(0).mean().item(),
+        (1 - cs).mean().item(),
+        (1 - gcs).clamp_min(0).mean().item(),
+    ]
 
 
-B5 = torch.tensor([1.0, 4, 6, 4, 1]); B5 = (B5[:, None] * B5[None]) / 256.0
+B5 = torch.tensor([1.0, 4, 6, 4, 1])
+B5 = (B5[:, None] * B5[None]) / 256.0
 
 
 def blur(x):
@@ -49,13 +59,14 @@ def blur(x):
 def nlpd(r, d, scales=5):
     # r, d (1,3,H,W) in [0,1]: opponent channels, luminance power-transformed
     w = torch.tensor([[0.299, 0.587, 0.114], [0.5, -0.5, 0.0], [0.25, 0.25, -0.5]])
-    o_r = torch.einsum("oc,bchw->bohw", w, r); o_d = torch.einsum("oc,bchw->bohw", w, d)
+    o_r = torch.einsum("oc,bchw->bohw", w, r)
+    o_d = torch.einsum("oc,bchw->bohw", w, d)
     o_r = torch.cat([o_r[:, :1].clamp_min(0) ** (1 / 2.6), o_r[:, 1:]], 1)
     o_d = torch.cat([o_d[:, :1].clamp_min(0) ** (1 / 2.6), o_d[:, 1:]], 1)
     x = torch.cat([o_r, o_d])
     out = []
     sig = torch.tensor([0.17, 0.05, 0.05]).view(1, 3, 1, 1)
-    for s in range(scales):
+    for _ in range(scales):
         low = blur(x)
         down = low[..., ::2, ::2]
         up = F.interpolate(down, size=x.shape[-2:], mode="bilinear", align_corners=False)
@@ -77,11 +88,4 @@ def extra(r, d):
 
 if __name__ == "__main__":
     which = sys.argv[1]
-    z = np.load(f"runs/exp/{which}.npz", allow_pickle=True)
-    out = []
-    t = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255.0
-    with torch.inference_mode():
-        for i, dd in enumerate(z["dists"]):
-            out.append(extra(t(z["refs"][z["ref_idx"][i]]), t(dd)))
-    np.save(f"runs/exp/extra3_{which}.npy", np.array(out))
-    print("done", len(out), out[0].shape)
+    save_features(which, "extra3", extra)

@@ -3,11 +3,14 @@ reference and the distorted image at 4 scales, the distorted coefficient split i
 k * c_ref (k = clip(c_dist / c_ref, 0, 1)) and the additive rest; per scale the detail loss 1 - sum|R|/sum|c_ref| and
 the additive impairment mean(|A| / (M + T)), both weighted by masking M (local mean |c_ref|), for luminance and
 two opponent chroma channels."""
+
 import sys
+
 import numpy as np
 import torch
 import torch.nn.functional as F
-sys.path.insert(0, ".")
+from common import save_features
+
 torch.set_num_threads(1)
 W = torch.tensor([[0.299, 0.587, 0.114], [0.5, -0.5, 0.0], [0.25, 0.25, -0.5]])
 
@@ -19,13 +22,13 @@ def box(x, k):
 
 
 def coeffs(x, s):
-    n = 2 ** s
+    n = 2**s
     m = box(x, n)
     h = n // 2
     pad = F.pad(m, (h, h, h, h), mode="replicate")
     H, Wd = x.shape[-2:]
-    ch = pad[..., h:h + H, 2 * h:2 * h + Wd] - pad[..., h:h + H, 0:Wd]
-    cv = pad[..., 2 * h:2 * h + H, h:h + Wd] - pad[..., 0:H, h:h + Wd]
+    ch = pad[..., h : h + H, 2 * h : 2 * h + Wd] - pad[..., h : h + H, 0:Wd]
+    cv = pad[..., 2 * h : 2 * h + H, h : h + Wd] - pad[..., 0:H, h : h + Wd]
     return torch.cat([ch, cv], 1)
 
 
@@ -34,7 +37,7 @@ def extra(r, d):
     o = F.avg_pool2d(o, 2)
     f = []
     for c, T in ((0, 0.01), (1, 0.01), (2, 0.01)):
-        x = o[:, c:c + 1]
+        x = o[:, c : c + 1]
         for s in (1, 2, 3, 4):
             cc = coeffs(x, s)
             cr, cd = cc[:1], cc[1:]
@@ -51,11 +54,4 @@ def extra(r, d):
 
 if __name__ == "__main__":
     which = sys.argv[1]
-    z = np.load(f"runs/exp/{which}.npz", allow_pickle=True)
-    out = []
-    t = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255.0
-    with torch.inference_mode():
-        for i, dd in enumerate(z["dists"]):
-            out.append(extra(t(z["refs"][z["ref_idx"][i]]), t(dd)))
-    np.save(f"runs/exp/extra5_{which}.npy", np.array(out))
-    print("done", len(out), out[0].shape)
+    save_features(which, "extra5", extra)

@@ -1,11 +1,11 @@
 """Monotone additive head: each feature's own piecewise-linear increasing curve (non-negative ramps between
 quantile knots, fitted by NNLS with a ridge), LOTO on training pairs and on Kodak."""
-import sys
+
 import numpy as np
+from common import TYPES, labels
 from scipy.optimize import nnls
 from scipy.stats import spearmanr
-sys.path.insert(0, "bench/experiments"); sys.path.insert(0, ".")
-from common import labels, TYPES
+
 from iqa_cli.api import load_model
 from iqa_cli.train import run
 
@@ -13,7 +13,8 @@ sc = load_model("causal-iqa", device="cpu")
 m = sc.module
 base = m.feature_scale.numpy() / run.head_softness(sc.metadata)
 Ftr, Fte = np.load("runs/exp/feat_train.npy"), np.load("runs/exp/feat_kodak.npy")
-ytr, ttr, _, _ = labels("train"); yte, tte, ltr, _ = labels("kodak")
+ytr, ttr, _, _ = labels("train")
+yte, tte, ltr, _ = labels("kodak")
 
 
 def ramps(z, knots):
@@ -49,9 +50,14 @@ def loto(Ztr, Zte, tte_, nk, ridge):
 
 for cols in ([48, 116, 139], [116, 139], [48, 116, 136, 137, 138, 139]):
     for k in (1.0, 3.0, 10.0):
-        Ztr = np.log1p(Ftr[:, cols] / (base[cols] * k)); Zte = np.log1p(Fte[:, cols] / (base[cols] * k))
+        Ztr = np.log1p(Ftr[:, cols] / (base[cols] * k))
+        Zte = np.log1p(Fte[:, cols] / (base[cols] * k))
         for nk in (1, 3, 5):
             for ridge in (0.01, 0.1, 1.0):
                 ptr = loto(Ztr, Ztr, ttr, nk, ridge)
                 pte = loto(Ztr, Zte, tte, nk, ridge)
-                print(f"cols {cols} k{k} knots {nk} ridge {ridge}: train {spearmanr(ptr, ytr)[0]:.4f} kodak {spearmanr(pte, yte)[0]:.4f}", flush=True)
+                print(
+                    f"cols {cols} k{k} knots {nk} ridge {ridge}: "
+                    f"train {spearmanr(ptr, ytr)[0]:.4f} kodak {spearmanr(pte, yte)[0]:.4f}",
+                    flush=True,
+                )

@@ -1,13 +1,14 @@
 """Exhaustive search over small feature subsets of the fixed branches (1-3 features) x softness, chosen by
 leave-one-type-out SRCC on the training-image pairs; the chosen ones are then judged on Kodak (LOTO)."""
+
 import itertools
-import sys
 import time
+
 import numpy as np
+from common import TYPES, labels
 from scipy.optimize import nnls
 from scipy.stats import spearmanr
-sys.path.insert(0, "bench/experiments"); sys.path.insert(0, ".")
-from common import labels, TYPES
+
 from iqa_cli.api import load_model
 from iqa_cli.train import run
 
@@ -16,7 +17,8 @@ m = sc.module
 base = m.feature_scale.numpy() / run.head_softness(sc.metadata)
 pixel = run.feature_groups(m)["pixel"]
 Ftr, Fte = np.load("runs/exp/feat_train.npy"), np.load("runs/exp/feat_kodak.npy")
-ytr, ttr, _, _ = labels("train"); yte, tte, _, _ = labels("kodak")
+ytr, ttr, _, _ = labels("train")
+yte, tte, _, _ = labels("kodak")
 RIDGE = 0.03
 
 
@@ -41,7 +43,8 @@ def loto(Ztr, Zte, tte_):
 results = []
 t0 = time.time()
 for k in (1.0, 3.0, 10.0):
-    Ztr_all = np.log1p(Ftr / (base * k)); Zte_all = np.log1p(Fte / (base * k))
+    Ztr_all = np.log1p(Ftr / (base * k))
+    Zte_all = np.log1p(Fte / (base * k))
     for size in (1, 2, 3):
         for cols in itertools.combinations(pixel, size):
             c = list(cols)
@@ -50,10 +53,12 @@ for k in (1.0, 3.0, 10.0):
     print("k", k, "done", len(results), round(time.time() - t0), flush=True)
 results.sort(key=lambda r: -r[0])
 for r, k, c in results[:15]:
-    Ztr = np.log1p(Ftr[:, c] / (base[c] * k)); Zte = np.log1p(Fte[:, c] / (base[c] * k))
+    Ztr = np.log1p(Ftr[:, c] / (base[c] * k))
+    Zte = np.log1p(Fte[:, c] / (base[c] * k))
     pk = loto(Ztr, Zte, tte)
     print(f"train {r:.4f} k{k} cols {c} -> kodak LOTO {spearmanr(pk, yte)[0]:.4f}")
 shipped = [48, 116, 139]
 for k in (3.0,):
-    Ztr = np.log1p(Ftr[:, shipped] / (base[shipped] * k)); Zte = np.log1p(Fte[:, shipped] / (base[shipped] * k))
+    Ztr = np.log1p(Ftr[:, shipped] / (base[shipped] * k))
+    Zte = np.log1p(Fte[:, shipped] / (base[shipped] * k))
     print("shipped cols", spearmanr(loto(Ztr, Ztr, ttr), ytr)[0], spearmanr(loto(Ztr, Zte, tte), yte)[0])

@@ -30,9 +30,6 @@ def fit(
         typer.Option("--base-weights", help="Frozen features from these weights (default: shipped).", dir_okay=False),
     ] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    finetune: Annotated[
-        bool, typer.Option("--finetune", help="End-to-end fine-tuning: not implemented (refused).")
-    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite the output file.")] = False,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr (terminal only).")
@@ -42,7 +39,6 @@ def fit(
     """Fit the few-label head to human scores on frozen features; report cross-validated SRCC/PLCC.
 
     Folds are split by reference image. The model written is fitted on all pairs (head few_label).
-    End-to-end fine-tuning (--finetune) is not implemented.
     """
     from iqa_cli.cli import _stderr, fail
     from iqa_cli.errors import IQAError
@@ -72,7 +68,6 @@ def fit(
                 folds=folds,
                 seed=seed,
                 device=device,
-                finetune=finetune,
                 force=force,
                 progress=on_progress,
             )

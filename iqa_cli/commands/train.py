@@ -12,10 +12,21 @@ import typer
 
 
 def train(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the weights and manifest.json.")] = Path("weights"),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for the weights and manifest.json (default: WORKDIR/weights). "
+            "The shipped weights/ folder, or an existing weights file, needs --force.",
+        ),
+    ] = None,
     workdir: Annotated[
         Path, typer.Option("--workdir", help="Checkpoints, logs and cached features (resumes from here).")
     ] = Path("runs/train"),
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Allow writing into the shipped weights folder and over existing weights."),
+    ] = False,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Self-supervised training steps.")] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of crops, degradations and initialisation.")] = 0,
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch.")] = 1,
@@ -52,15 +63,19 @@ def train(
         bool,
         typer.Option(
             "--refit-heads",
-            help="Keep the encoder of --out's causal-iqa.safetensors and refit only its heads (minutes, not hours).",
+            help="Keep the encoder of --out's causal-iqa.safetensors (else the shipped one) and refit only its heads "
+            "(minutes, not hours).",
         ),
     ] = False,
 ) -> None:
-    """Train causal-iqa from pristine images (no human scores), fit its heads, write weights/ (label-free recipe)."""
+    """Train causal-iqa from pristine images (no human scores), fit its heads, write them to a run folder.
+
+    The shipped weights are never replaced unless asked for: `--out weights --force` (after checking the result).
+    """
     from iqa_cli.cli import fail
     from iqa_cli.device import resolve_device
     from iqa_cli.errors import IQAError
-    from iqa_cli.train.run import run_robust, run_training
+    from iqa_cli.train.run import MODEL_NAME, ROBUST_VISIBILITY, is_shipped_folder, run_robust, run_training
 
     try:
         stage_widths = tuple(int(w) for w in widths.split(","))
@@ -70,6 +85,8 @@ def train(
         raise typer.BadParameter(
             f"expected three even numbers >= 2 like 16,32,48, got {widths!r}", param_hint="--widths"
         )
+    out_dir = workdir / "weights" if out is None else out
+    refit_from: Path | None = None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     try:
         target = str(resolve_device(device))
@@ -78,16 +95,18 @@ def train(
                 "--robust and --refit-heads run on the CPU only; leave --device out", param_hint="--device"
             )
         if robust:
-            extra = {} if visibility is None else {"visibility": visibility}
-            summary = run_robust(out, workdir, steps=robust_steps, seed=seed, threads=threads, **extra)
+            factor = ROBUST_VISIBILITY if visibility is None else visibility
+            summary = run_robust(
+                out_dir, workdir, steps=robust_steps, seed=seed, threads=threads, visibility=factor, force=force
+            )
         else:
-            refit_from = out / "causal-iqa.safetensors" if refit_heads else None
-            if refit_from is not None and not refit_from.is_file():
-                raise typer.BadParameter(
-                    f"{refit_from} does not exist: --refit-heads needs trained weights in --out", param_hint="--out"
-                )
+            if refit_heads:
+                from iqa_cli.weights import shipped_path
+
+                beside = out_dir / f"{MODEL_NAME}.safetensors"
+                refit_from = beside if beside.is_file() else shipped_path(beside.name)[0]
             summary = run_training(
-                out,
+                out_dir,
                 workdir,
                 steps=steps,
                 seed=seed,
@@ -95,7 +114,11 @@ def train(
                 widths=stage_widths,
                 refit_from=refit_from,
                 device=target,
+                force=force,
             )
     except IQAError as exc:
         fail(exc)
+    where = "replaced the shipped weights (--force)" if is_shipped_folder(out_dir) else "shipped weights untouched"
+    source = f"; heads refitted on the encoder of {refit_from}" if refit_from is not None else ""
+    print(f"iqa: wrote {summary['weights']} (sha256 {summary['sha256'][:12]}…; {where}{source})", file=sys.stderr)
     print(json.dumps(summary, indent=2))

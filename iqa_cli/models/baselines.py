@@ -20,24 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from iqa_cli.models.functional import YIQ, haar_magnitudes, rgb_to_grey255, similarity
 from iqa_cli.models.registry import ModelSpec, register
-
-_GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)
-
-
-def rgb_to_grey255(img: torch.Tensor) -> torch.Tensor:
-    """Grey as MATLAB's ``rgb2gray``, on the 0-255 scale.
-
-    Args:
-        img: (B, C, H, W) in [0, 1]; C = 1 is taken as grey already.
-
-    Returns:
-        (B, 1, H, W) grey on the 0-255 scale.
-    """
-    if img.shape[1] == 1:
-        return img * 255.0
-    w = img.new_tensor(_GREY_WEIGHTS).view(1, 3, 1, 1)
-    return (img * w).sum(dim=1, keepdim=True) * 255.0
 
 
 class PSNR(nn.Module):
@@ -56,6 +40,7 @@ class SSIM(nn.Module):
 
         r, d = rgb_to_grey255(ref), rgb_to_grey255(dist)
         scores = ssim(d, r, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=255.0, reduction="none")
+        assert isinstance(scores, torch.Tensor)  # a tuple only with return_full_image / return_contrast_sensitivity
         return scores.reshape(-1)
 
 
@@ -79,54 +64,6 @@ class MSSSIM(nn.Module):
         return scores.reshape(-1)
 
 
-YIQ = ((0.299, 0.587, 0.114), (0.5959, -0.2746, -0.3213), (0.2115, -0.5227, 0.3112))
-
-
-def haar_kernels(scales: int = 3) -> list[torch.Tensor]:
-    """HaarPSI's Haar filters at sizes 2, 4, ..., 2**scales: each (2, 1, n, n), vertical then horizontal
-    difference, entries +-1/n as in the reference code."""
-    kernels = []
-    for k in range(1, scales + 1):
-        n = 2**k
-        h = torch.full((n, n), 1.0 / n)
-        h[: n // 2] *= -1.0
-        kernels.append(torch.stack([h, h.t()]).unsqueeze(1))
-    return kernels
-
-
-def haar_magnitudes(lum: torch.Tensor, scales: int = 3) -> list[torch.Tensor]:
-    """|Haar coefficients| (N, 2, H, W) of a 1-channel image (N, 1, H, W) at sizes 2, 4, ..., 2**scales: the
-    convolutions with :func:`haar_kernels`, zero-padded and aligned as MATLAB's ``conv2(A, B, 'same')``.
-
-    Each filter is a +-1 step in one direction times a box in the other, so a coefficient is the difference of two
-    box sums, and the box sums of all sizes come from repeated doubling (a sum 2m wide = two sums m wide). Same
-    values as the convolutions to float rounding (closer to float64), several times faster on CPU, where the 8x8
-    convolution went through a large im2col buffer.
-    """
-    big = 2**scales
-    h, w = lum.shape[-2:]
-    p = F.pad(lum, (big // 2 - 1, big // 2) * 2)  # the largest filter's padding; smaller ones use a window of it
-    wide, tall = [p], [p]  # box sums 1, 2, 4, ... wide (along x) and tall (along y)
-    for k in range(scales):
-        m = 2**k
-        wide.append(wide[-1][..., :, :-m] + wide[-1][..., :, m:])
-        tall.append(tall[-1][..., :-m, :] + tall[-1][..., m:, :])
-    mags = []
-    for k in range(1, scales + 1):
-        n, top = 2**k, big // 2 - 2 ** (k - 1)  # filter size, offset of its padded window in p
-        rows = wide[k][..., top : top + h + n - 1, top : top + w]  # n wide, to be summed n/2 tall
-        cols = tall[k][..., top : top + h, top : top + w + n - 1]  # n tall, to be summed n/2 wide
-        for j in range(k - 1):
-            m = 2**j
-            rows = rows[..., :-m, :] + rows[..., m:, :]
-            cols = cols[..., :, :-m] + cols[..., :, m:]
-        half = n // 2
-        vertical = rows[..., half : half + h, :] - rows[..., :h, :]  # lower half minus upper half
-        horizontal = cols[..., :, half : half + w] - cols[..., :, :w]  # right half minus left half
-        mags.append(torch.cat([vertical, horizontal], dim=1).abs() / n)
-    return mags
-
-
 class HaarPSI(nn.Module):
     """HaarPSI (Reisenhofer et al. 2018) as the authors' reference code computes it, on the 0-255 scale.
 
@@ -139,13 +76,11 @@ class HaarPSI(nn.Module):
     """
 
     C, ALPHA, SCALES = 30.0, 4.2, 3
+    yiq: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("yiq", torch.tensor(YIQ).view(3, 3, 1, 1), persistent=False)
-
-    def _sim(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return (2.0 * a * b + self.C) / (a * a + b * b + self.C)
 
     def forward(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
         colour = ref.shape[1] == 3
@@ -158,12 +93,12 @@ class HaarPSI(nn.Module):
         mags = haar_magnitudes(both, self.SCALES)
         b = ref.shape[0]
         weights = torch.maximum(mags[2][:b], mags[2][b:])  # (B, 2 orientations, H, W)
-        sims = [(self._sim(mags[0][:b], mags[0][b:]) + self._sim(mags[1][:b], mags[1][b:])) / 2.0]
+        sims = [(similarity(mags[0][:b], mags[0][b:], self.C) + similarity(mags[1][:b], mags[1][b:], self.C)) / 2.0]
         if colour:
             iq_x = F.avg_pool2d(F.pad(x[:, 1:], (0, 1, 0, 1)), 2, stride=1).abs()
             iq_y = F.avg_pool2d(F.pad(y[:, 1:], (0, 1, 0, 1)), 2, stride=1).abs()
             weights = torch.cat([weights, weights.mean(dim=1, keepdim=True)], dim=1)
-            sims.append(self._sim(iq_x, iq_y).mean(dim=1, keepdim=True))
+            sims.append(similarity(iq_x, iq_y, self.C).mean(dim=1, keepdim=True))
         sim = torch.cat(sims, dim=1)
         eps = torch.finfo(sim.dtype).eps
         num = (torch.sigmoid(self.ALPHA * sim) * weights).sum(dim=(1, 2, 3)) + eps
@@ -171,51 +106,31 @@ class HaarPSI(nn.Module):
         return (torch.log(score / (1.0 - score)) / self.ALPHA) ** 2
 
 
-register(
-    ModelSpec(
-        name="psnr",
-        description="Peak signal-to-noise ratio on RGB (training-free baseline)",
+def _baseline(
+    name: str,
+    factory: type[nn.Module],
+    description: str,
+    scale: tuple[float, float] | None,
+    unit: str,
+    min_size: int = 1,
+) -> None:
+    """Register a training-free baseline (higher is better)."""
+    spec = ModelSpec(
+        name=name,
+        description=f"{description} (training-free baseline)",
         higher_is_better=True,
-        scale=None,
-        unit="dB (100 = identical)",
-        factory=PSNR,
+        scale=scale,
+        unit=unit,
+        factory=factory,
+        min_size=min_size,
         tags=("baseline",),
     )
-)
-register(
-    ModelSpec(
-        name="ssim",
-        description="SSIM on grey, as the reference code (training-free baseline)",
-        higher_is_better=True,
-        scale=(0.0, 1.0),
-        unit="similarity 0-1",
-        factory=SSIM,
-        min_size=11,
-        tags=("baseline",),
-    )
-)
-register(
-    ModelSpec(
-        name="ms-ssim",
-        description="Multi-scale SSIM on grey, 5 scales (training-free baseline)",
-        higher_is_better=True,
-        scale=(0.0, 1.0),
-        unit="similarity 0-1",
-        factory=MSSSIM,
-        # torchmetrics needs side // 16 > kernel_size - 1 = 10 for 5 scales, i.e. at least 176 px (not 161)
-        min_size=176,
-        tags=("baseline",),
-    )
-)
-register(
-    ModelSpec(
-        name="haarpsi",
-        description="HaarPSI, Haar wavelet-based perceptual similarity on YIQ (training-free baseline)",
-        higher_is_better=True,
-        scale=(0.0, 1.0),
-        unit="similarity 0-1",
-        factory=HaarPSI,
-        min_size=16,
-        tags=("baseline",),
-    )
-)
+    register(spec)
+
+
+_SIMILARITY = ((0.0, 1.0), "similarity 0-1")
+_baseline("psnr", PSNR, "Peak signal-to-noise ratio on RGB", None, "dB (100 = identical)")
+_baseline("ssim", SSIM, "SSIM on grey, as the reference code", *_SIMILARITY, min_size=11)
+# torchmetrics needs side // 16 > kernel_size - 1 = 10 for 5 scales, i.e. at least 176 px (not 161)
+_baseline("ms-ssim", MSSSIM, "Multi-scale SSIM on grey, 5 scales", *_SIMILARITY, min_size=176)
+_baseline("haarpsi", HaarPSI, "HaarPSI, Haar wavelet-based perceptual similarity on YIQ", *_SIMILARITY, min_size=16)

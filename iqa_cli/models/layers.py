@@ -1,5 +1,5 @@
-"""Building blocks shared by the learned models: the activation factory (ReLU or CPRL soft-ranking), opponent
-colour, smooth magnitudes.
+"""Building blocks of the learned networks: the activation factory (ReLU or CPRL soft-ranking) and the opponent
+colour initialisation.
 
 Every activation in a learned model is built by :func:`make_activation`, so the CPRL channel activation can replace
 ReLUs without touching the architectures.
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from iqa_cli.models.functional import OPPONENT
 
 ACTIVATIONS = ("relu", "softrank")
 
@@ -82,14 +84,9 @@ def make_activation(kind: str, channels: int) -> nn.Module:
     raise ValueError(f"unknown activation {kind!r}: expected one of {ACTIVATIONS}")
 
 
-def smooth_abs(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
-    """``sqrt(x^2 + eps^2) - eps``: zero at zero, |x| far from it, finite gradient everywhere (no NaN at x = 0)."""
-    return torch.sqrt(x * x + eps * eps) - eps
-
-
 def opponent_init(conv: nn.Conv2d) -> None:
     """Initialise a 1x1 conv 3->3 to an opponent colour transform (luminance, red-green, yellow-blue)."""
-    w = torch.tensor([[0.299, 0.587, 0.114], [0.5, -0.5, 0.0], [0.25, 0.25, -0.5]], dtype=conv.weight.dtype)
+    w = torch.tensor(OPPONENT, dtype=conv.weight.dtype)
     with torch.no_grad():
         conv.weight.zero_()
         conv.weight[:3, :3, 0, 0] = w

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from iqa_cli.errors import TrainingError
+from iqa_cli.errors import ImageError, TrainingError
+from iqa_cli.io import downsize_to, read_image, to_rgb
 
 
 def load_rgb_uint8(path: Path, max_side: int | None = None) -> np.ndarray:
-    """Read an 8-bit image as RGB uint8, optionally shrunk so its longer side is at most ``max_side``."""
-    buf = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    if img is None:
-        raise TrainingError(f"cannot read training image {path}")
-    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    if max_side is not None and max(img.shape[:2]) > max_side:
-        f = max_side / max(img.shape[:2])
-        img = cv2.resize(img, (round(img.shape[1] * f), round(img.shape[0] * f)), interpolation=cv2.INTER_AREA)
-    return img
+    """Read an 8-bit image as RGB uint8, optionally shrunk so its longer side is at most ``max_side``.
+
+    The shrink runs on the 8-bit levels (as the shipped weights were trained); a 16-bit file is rounded to 8 bits.
+    """
+    try:
+        pixels = to_rgb(read_image(path).pixels)
+    except ImageError as exc:
+        raise TrainingError(f"cannot read training image {path}: {exc}") from exc
+    img = np.rint(pixels * np.float32(255.0)).astype(np.uint8)
+    return img if max_side is None else downsize_to(img, max_side)
 
 
 def load_images(paths: list[Path], max_side: int | None = None) -> list[np.ndarray]:

@@ -1,4 +1,4 @@
-"""Train the KADID "denoise" stand-in (:mod:`iqa_cli.denoiser`) on the training split of the pristine images.
+"""Train the KADID "denoise" stand-in (:mod:`iqa_cli.synth.denoiser`) on the training split of the pristine images.
 
 Each step: random 48x48 crops of training images, white noise with sigma ~ U(0, 100/255) per crop, clipped and
 rounded to 8 bits (as the KADID re-creation makes its noisy input), MSE between the denoised and the clean crop;
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from iqa_cli.denoiser import NAME, WEIGHTS, SmallDnCNN
+from iqa_cli.synth.denoiser import NAME, WEIGHTS, SmallDnCNN
 
 log = logging.getLogger(__name__)
 MAX_SIGMA = 100.0 / 255.0
@@ -77,7 +77,7 @@ def train_denoiser(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from iqa_cli.devset import pristine_paths
+    from iqa_cli.synth.devset import pristine_paths
     from iqa_cli.train.data import load_images
     from iqa_cli.weights import save_weights
 
@@ -85,8 +85,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=Path("weights"))
+    ap.add_argument(
+        "--out", type=Path, default=Path("runs/denoiser"), help="folder (the shipped weights/ needs --force)"
+    )
+    ap.add_argument("--force", action="store_true", help="allow the shipped weights folder and overwriting")
     args = ap.parse_args(argv)
+    from iqa_cli.errors import UsageError
+    from iqa_cli.train.run import check_out_dir
+
+    try:
+        check_out_dir(args.out, WEIGHTS, args.force)
+    except UsageError as exc:
+        ap.exit(2, f"iqa: error: {exc}\n")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     torch.set_num_threads(args.threads)
     images = [im for im in load_images(pristine_paths("train"), max_side=512) if im.dtype == np.uint8]

@@ -6,6 +6,8 @@
   hence quality falls as any degradation feature grows. ``tau`` puts the median training degradation at 50.
 - :func:`fit_few_label`: non-negative ridge regression ``mos = b - w . log1p(features / scale)``, ``w >= 0``
   (more degradation never raises quality); the intercept is free.
+
+The heads' formulas and their buffers are :mod:`iqa_cli.models.causal.heads` (``write_heads`` installs a fit).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from scipy.optimize import nnls
 
 from iqa_cli.models.causal import CausalIQA
+from iqa_cli.models.causal.heads import fl_transform
 
 
 @torch.inference_mode()
@@ -68,11 +71,6 @@ def fit_label_free(features: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray,
     return direction.astype(np.float32), max(tau, 1e-6)
 
 
-def fl_transform(features: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """The few-label head's feature transform (same as :meth:`CausalIQA.fl_transform`)."""
-    return np.log1p(features / scale)
-
-
 def fit_few_label(
     features: np.ndarray, mos: np.ndarray, scale: np.ndarray, ridge: float = 1.0
 ) -> tuple[np.ndarray, float]:
@@ -95,20 +93,3 @@ def fit_few_label(
     w, _ = nnls(a, b, maxiter=50 * f)
     bias = y_mean + float(z_mean @ w)
     return w.astype(np.float32), bias
-
-
-def install_heads(
-    model: CausalIQA,
-    scale: np.ndarray,
-    lf: tuple[np.ndarray, float],
-    fl: tuple[np.ndarray, float],
-    floor: float = 1.0,
-) -> None:
-    """Write fitted head parameters into the model's buffers."""
-    with torch.no_grad():
-        model.feature_scale.copy_(torch.from_numpy(scale.astype(np.float32)))
-        model.lf_direction.copy_(torch.from_numpy(lf[0]))
-        model.lf_tau.fill_(lf[1])
-        model.fl_weights.copy_(torch.from_numpy(fl[0]))
-        model.fl_bias.fill_(fl[1])
-        model.fl_floor.fill_(floor)

@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from iqa_cli import distortions
 from iqa_cli.models.causal import CausalIQA
+from iqa_cli.synth import distortions
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,9 @@
    images, never Kodak), each pair labelled with its condition's mean human score.
 4. The default head is chosen by leave-one-type-out cross-validation on those training-image pairs (fit the
    few-label head on 12 types, score the 13th), compared with the label-free head on the same pairs.
-5. Weights + metadata (recipe, data, head choice) written to ``weights/`` and listed in ``manifest.json``.
+5. Weights + metadata (recipe, data, head choice) written to the output folder and listed in its
+   ``manifest.json``. ``iqa train`` writes to a run folder (``<workdir>/weights``) by default; the shipped
+   ``weights/`` folder, or any existing weights file, is only replaced with ``force`` (:func:`check_out_dir`).
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from iqa_cli import distortions
-from iqa_cli.errors import TrainingError
+from iqa_cli.errors import TrainingError, UsageError
 from iqa_cli.eval import srcc
 from iqa_cli.models.causal import CausalConfig, CausalIQA
-from iqa_cli.train.heads import collect_features, fit_feature_scale, fit_few_label, fit_label_free, install_heads
+from iqa_cli.models.causal.heads import FewLabelHead, few_label_mos, read_few_label, read_scale, write_heads
+from iqa_cli.synth import distortions
+from iqa_cli.train.heads import collect_features, fit_feature_scale, fit_few_label, fit_label_free
 from iqa_cli.train.selfsup import TrainConfig, train
 
 log = logging.getLogger(__name__)
@@ -56,7 +59,7 @@ class DevFeatures:
 
 def dev_train_refs(data_dir: Path | None = None) -> list[Path]:
     """The training images used for the few-label head: every k-th BSDS500 image of the training split."""
-    from iqa_cli.devset import pristine_paths
+    from iqa_cli.synth.devset import pristine_paths
 
     paths = [p for p in pristine_paths("train", data_dir) if "bsds500" in p.parts]
     step = max(1, len(paths) // N_DEV_TRAIN_IMAGES)
@@ -74,7 +77,7 @@ def dev_features(
 
     ``on_pair(ref, dist)`` sees every generated pair once (e.g. to score baselines without re-creating the pairs).
     """
-    from iqa_cli.devset import load_conditions, make_dev_pairs
+    from iqa_cli.synth.devset import load_conditions, make_dev_pairs
 
     conditions = load_conditions()
     meta: list[tuple[float, int, int, str]] = []
@@ -163,7 +166,7 @@ def leave_one_type_out(
         keep = train.type_ids != t
         w, b = fit_few_label_on(train.features[keep], train.mos[keep], scale, columns, ridge)
         sel = test.type_ids == t
-        pred[sel] = b - np.log1p(test.features[sel] / scale) @ w
+        pred[sel] = few_label_mos(test.features[sel], scale, w, b)
     return pred
 
 
@@ -200,7 +203,7 @@ def fit_heads(model: CausalIQA, train_images: Sequence[np.ndarray], dev: DevFeat
     scale = base_scale * softness
     lf = fit_label_free(syn, scale)
     fl = fit_few_label_on(dev.features, dev.mos, scale, groups[group], ridge)
-    install_heads(model, scale, lf, fl, floor=1.0)
+    write_heads(model, scale=scale, label_free=lf, few_label=FewLabelHead(*fl, floor=1.0))
     with torch.no_grad():
         lf_scores = model.head_label_free(torch.from_numpy(dev.features).float().to(model.fl_bias.device)).cpu().numpy()
     summary = {
@@ -231,6 +234,44 @@ def head_softness(metadata: dict) -> float:
     return _head_setting(metadata, "few_label_softness", 1.0)
 
 
+def is_shipped_folder(folder: Path) -> bool:
+    """Whether ``folder`` is the folder of the shipped weights (:func:`iqa_cli.weights.weights_dir`)."""
+    from iqa_cli.errors import WeightsError
+    from iqa_cli.weights import weights_dir
+
+    try:
+        shipped = weights_dir()
+    except WeightsError:  # no shipped folder: nothing to protect
+        return False
+    return folder.resolve() == shipped.resolve()
+
+
+def check_out_dir(out_dir: Path, file_name: str, force: bool = False, in_place: bool = False) -> None:
+    """Refuse, before any work, to replace weights that were not meant to be replaced.
+
+    Without ``force``: ``out_dir`` must not be the shipped weights folder (writing there replaces the installed
+    default model and its manifest), and ``out_dir/file_name`` must not exist. ``in_place`` words the message for
+    ``--refit-heads``, whose input is that file.
+
+    Raises:
+        UsageError: one of the above, or ``out_dir`` is a file.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file — pass a folder for the weights and manifest.json")
+    if force:
+        return
+    if is_shipped_folder(out_dir):
+        raise UsageError(
+            f"--out {out_dir} is the shipped weights folder: writing there replaces the installed default model — "
+            "pass --force to do that on purpose, or leave --out out to write to the run folder"
+        )
+    target = out_dir / file_name
+    if target.exists():
+        if in_place:
+            raise UsageError(f"{target} already exists — pass --force to refit its heads in place, or another --out")
+        raise UsageError(f"{target} already exists — pass --force to overwrite it, or choose another --out")
+
+
 def run_training(
     out_dir: Path,
     workdir: Path,
@@ -241,6 +282,7 @@ def run_training(
     widths: tuple[int, int, int] = (16, 32, 48),
     refit_from: Path | None = None,
     device: str = "cpu",
+    force: bool = False,
 ) -> dict:
     """The whole recipe; writes ``out_dir/causal-iqa.safetensors`` and updates the manifest. Returns a summary.
 
@@ -249,10 +291,14 @@ def run_training(
     its training recipe is carried over, so the file still says how the encoder was made.
     ``device``: where the self-supervised stage trains and the heads' features are computed (``cpu``, ``cuda``, ...;
     recorded in the recipe).
+    ``force``: allow writing into the shipped weights folder and over an existing file (:func:`check_out_dir`,
+    checked before any work).
     """
-    from iqa_cli.devset import load_refs, pristine_paths
+    from iqa_cli.synth.devset import load_refs, pristine_paths
     from iqa_cli.train.data import load_images
 
+    in_place = refit_from is not None and (out_dir / f"{MODEL_NAME}.safetensors").resolve() == refit_from.resolve()
+    check_out_dir(out_dir, f"{MODEL_NAME}.safetensors", force, in_place=in_place)
     torch.set_num_threads(threads)
     paths = pristine_paths("train")
     if not paths:
@@ -286,9 +332,7 @@ def run_training(
     np.savez(dev_cache, features=dev.features, mos=dev.mos, type_ids=dev.type_ids, levels=dev.levels)
     summary = fit_heads(model, images, dev, seed=seed)
     model.cpu()
-    cfg_model = model.config.to_dict() | {"head": summary["default_head"]}
-    final = CausalIQA(cfg_model)
-    final.load_state_dict(model.state_dict())
+    final = model.with_config(head=summary["default_head"])
     recipe |= {
         "n_dev_train_images": N_DEV_TRAIN_IMAGES,
         "n_synthetic": N_SYNTHETIC,
@@ -366,6 +410,7 @@ def run_robust(
     n_images: int = 16,
     max_side: int = 256,
     visibility: float = ROBUST_VISIBILITY,
+    force: bool = False,
 ) -> dict:
     """CPRL variant of causal-iqa (``out_dir``'s, else the shipped one): soft-ranking activations and a PNS-guided
     minimax game.
@@ -381,13 +426,15 @@ def run_robust(
        which changes barely register: imperceptible perturbations move far less), so the feature scale and the
        label-free head are refitted on synthetic degradations (the teacher's softness kept).
 
-    Writes ``out_dir/causal-iqa-robust.safetensors`` and updates the manifest. Returns a summary.
+    Writes ``out_dir/causal-iqa-robust.safetensors`` and updates the manifest (``force``: also into the shipped
+    weights folder or over an existing file, see :func:`check_out_dir`). Returns a summary.
     """
     from iqa_cli.api import load_model
-    from iqa_cli.devset import load_conditions, load_refs, make_dev_pairs, pristine_paths
+    from iqa_cli.synth.devset import load_conditions, load_refs, make_dev_pairs, pristine_paths
     from iqa_cli.train.data import load_images
     from iqa_cli.train.robust import RobustConfig, adversarial_features, robust_finetune
 
+    check_out_dir(out_dir, f"{ROBUST_NAME}.safetensors", force)
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     teacher_file = out_dir / f"{MODEL_NAME}.safetensors"  # the causal-iqa beside it (weights/ by default)
@@ -397,20 +444,18 @@ def run_robust(
     cfg = RobustConfig(steps=steps, seed=seed)
     student = robust_finetune(teacher, images, cfg)
     if visibility != student.config.visibility:
-        seen = CausalIQA(replace(student.config, visibility=visibility))
-        seen.load_state_dict(student.state_dict())
-        student = seen
+        student = student.with_config(visibility=visibility)
         syn = synthetic_features(student, images, seed=seed)
         scale = fit_feature_scale(syn) * head_softness(teacher_scorer.metadata)
         lf = fit_label_free(syn, scale)
-        install_heads(student, scale, lf, (student.fl_weights.numpy(), float(student.fl_bias)), floor=1.0)
+        write_heads(student, scale=scale, label_free=lf, few_label=replace(read_few_label(student), floor=1.0))
     refs = load_refs(dev_train_refs()[:n_images])
     meta = list(make_dev_pairs(refs, load_conditions(), seed=seed, max_side=max_side))
     pairs = [(p.ref, p.dist) for p in meta]
     clean = collect_features(student, iter(pairs), batch=1)
     mos = np.array([p.condition.mean_score for p in meta])
     types = np.array([p.condition.type_id for p in meta])
-    scale = student.feature_scale.numpy()  # softness included
+    scale = read_scale(student)  # softness included
     ridge = head_ridge(teacher_scorer.metadata)
     groups = feature_groups(student)
     feats, labels, tids = [clean], [mos], [types]
@@ -427,9 +472,7 @@ def run_robust(
         }
         group = max(loto, key=lambda k: loto[k])
         w, b = fit_few_label_on(data.features, data.mos, scale, groups[group], ridge)
-        with torch.no_grad():
-            student.fl_weights.copy_(torch.from_numpy(w))
-            student.fl_bias.fill_(b)
+        write_heads(student, few_label=replace(read_few_label(student), weights=w, bias=b))
         history.append({"round": r + 1, "loto_srcc_by_group": loto, "group": group})
         log.info("minimax round %d: %s", r + 1, history[-1])
     summary = {
@@ -438,9 +481,7 @@ def run_robust(
         "few_label_ridge": ridge,
         "default_head": "few_label",
     }
-    cfg_model = student.config.to_dict() | {"head": "few_label"}
-    final = CausalIQA(cfg_model)
-    final.load_state_dict(student.state_dict())
+    final = student.with_config(head="few_label")
     recipe = cfg.to_dict() | {
         "teacher": MODEL_NAME,
         "teacher_sha256": teacher_scorer.weights_sha256,

@@ -29,8 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from iqa_cli import distortions
-from iqa_cli.models.causal import HEAD_BUFFERS, CausalConfig, CausalIQA, InterventionDecoder
+from iqa_cli.models.causal import HEAD_BUFFERS, CausalConfig, CausalIQA
+from iqa_cli.synth import distortions
+from iqa_cli.train.decoder import InterventionDecoder
 
 log = logging.getLogger(__name__)
 

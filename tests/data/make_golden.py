@@ -13,8 +13,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent / "golden"
 sys.path.insert(0, str(HERE.parents[2]))
 
-from iqa_cli import distortions  # noqa: E402
 from iqa_cli.api import load_model  # noqa: E402
+from iqa_cli.synth import distortions  # noqa: E402
 
 PAIRS = (("jpeg", 0.7), ("gaussian_blur", 0.5), ("white_noise", 0.4), ("desaturate", 0.6))
 

@@ -1,6 +1,6 @@
 """The development benchmark: KADID-10k conditions re-created on held-out pristine references.
 
-The pristine images in ``../shared/data/pristine`` are split once, by folder, and the split is fixed:
+The pristine images in ``<data>/pristine`` are split once, by folder, and the split is fixed:
 
 - **holdout** (benchmark references, never used in training): all of ``kodak24/``.
 - **train** (self-supervised training): ``bsds500/train``, ``bsds500/val``, ``bsds500/test`` and
@@ -8,6 +8,10 @@ The pristine images in ``../shared/data/pristine`` are split once, by folder, an
 
 :func:`make_dev_pairs` turns references and the 65 conditions of ``kadid_dev_conditions.csv`` into
 ``(reference, distorted, condition)`` pairs whose label is the condition's mean human score.
+
+The data folder (``<data>``, the project's ``../shared/data``) is a parameter; :func:`find_data_dir` is how entry
+points (CLI, training, benchmarks, tests) locate it: ``$IQA_SHARED_DATA``, else ``../shared/data`` beside the project
+folder they name (the working directory by default). Nothing here is found relative to the package's own files.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 
-from iqa_cli.distortions import kadid_distort, kadid_reference
-from iqa_cli.errors import DatasetError, ImageError, UsageError
+from iqa_cli.errors import DatasetError, UsageError
+from iqa_cli.io import downsize_to, read_image, to_rgb
+from iqa_cli.synth.kadid import kadid_distort, kadid_reference
 
 __all__ = [
     "CONDITIONS_FILE",
@@ -35,7 +39,8 @@ __all__ = [
     "load_refs",
     "make_dev_pairs",
     "pristine_paths",
-    "shared_data_dir",
+    "find_data_dir",
+    "require_data_dir",
 ]
 
 HOLDOUT_SETS: tuple[str, ...] = ("kodak24",)
@@ -43,7 +48,7 @@ HOLDOUT_SETS: tuple[str, ...] = ("kodak24",)
 TRAIN_SETS: tuple[str, ...] = ("bsds500/train", "bsds500/val", "bsds500/test", "urban100")
 """Folders under ``pristine/`` used for training."""
 CONDITIONS_FILE = Path("labels") / "kadid_dev_conditions.csv"
-"""Location of the development conditions relative to :func:`shared_data_dir`."""
+"""Location of the development conditions relative to the data folder."""
 
 _IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 _COLUMNS = ("type_id", "type_name", "level", "parameter", "mean_score")
@@ -86,21 +91,35 @@ class DevPair:
     ref_name: str
 
 
-def shared_data_dir() -> Path | None:
-    """The shared data folder, or None if it does not exist.
+def find_data_dir(project: Path | None = None) -> Path | None:
+    """The shared data folder for an entry point, or None if it does not exist.
 
-    ``$IQA_SHARED_DATA`` if set, else ``<repo root>/../shared/data`` where the repo root is the parent of the
-    ``iqa_cli`` package folder.
+    Args:
+        project: The project folder whose sibling ``../shared/data`` holds the data (default: the working
+            directory).
+
+    Returns:
+        ``$IQA_SHARED_DATA`` if set, else ``<project>/../shared/data``; None when that folder does not exist.
     """
     env = os.environ.get(_ENV_VAR)
-    path = Path(env).expanduser() if env else Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    base = Path.cwd() if project is None else Path(project)
+    path = Path(env).expanduser() if env else base.parent / "shared" / "data"
     return path if path.is_dir() else None
 
 
-def _require_shared() -> Path:
-    root = shared_data_dir()
+def require_data_dir(data_dir: Path | None = None) -> Path:
+    """``data_dir`` if given, else :func:`find_data_dir`'s folder.
+
+    Raises:
+        DatasetError: No folder was given and none is found.
+    """
+    if data_dir is not None:
+        return Path(data_dir)
+    root = find_data_dir()
     if root is None:
-        raise DatasetError(f"shared data folder not found: set ${_ENV_VAR} or place it at <repo>/../shared/data")
+        raise DatasetError(
+            f"shared data folder not found: set ${_ENV_VAR} or run from the project folder (next to ../shared/data)"
+        )
     return root
 
 
@@ -109,7 +128,7 @@ def load_conditions(path: Path | None = None) -> list[Condition]:
 
     Args:
         path: CSV with at least the columns ``type_id, type_name, level, parameter, mean_score``
-            (default: ``<shared data>/labels/kadid_dev_conditions.csv``).
+            (default: :data:`CONDITIONS_FILE` in :func:`require_data_dir`'s folder).
 
     Returns:
         The conditions, in file order.
@@ -117,7 +136,7 @@ def load_conditions(path: Path | None = None) -> list[Condition]:
     Raises:
         DatasetError: The file is missing, lacks a column, or has a malformed value.
     """
-    path = _require_shared() / CONDITIONS_FILE if path is None else Path(path)
+    path = require_data_dir() / CONDITIONS_FILE if path is None else Path(path)
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
@@ -151,7 +170,7 @@ def pristine_paths(split: Literal["train", "holdout"], data_dir: Path | None = N
 
     Args:
         split: ``"holdout"`` (:data:`HOLDOUT_SETS`) or ``"train"`` (:data:`TRAIN_SETS`).
-        data_dir: Shared data folder (default: :func:`shared_data_dir`).
+        data_dir: Shared data folder (default: :func:`require_data_dir`'s).
 
     Returns:
         Sorted paths of the images (PNG, JPEG, BMP, TIFF) directly inside the split's folders.
@@ -162,7 +181,7 @@ def pristine_paths(split: Literal["train", "holdout"], data_dir: Path | None = N
     """
     if split not in ("train", "holdout"):
         raise UsageError(f"split must be 'train' or 'holdout', got {split!r}")
-    root = (Path(data_dir) if data_dir is not None else _require_shared()) / "pristine"
+    root = require_data_dir(data_dir) / "pristine"
     paths: list[Path] = []
     for folder in HOLDOUT_SETS if split == "holdout" else TRAIN_SETS:
         sub = root / folder
@@ -170,14 +189,6 @@ def pristine_paths(split: Literal["train", "holdout"], data_dir: Path | None = N
             raise DatasetError(f"pristine folder {sub} is missing; the {split} split needs {folder}/")
         paths.extend(p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
     return sorted(paths)
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    """8-bit image file -> float32 RGB ``(H, W, 3)`` in [0, 1] (pristine files are plain 8-bit PNG/JPEG)."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ImageError(f"cannot read image {path}: missing, unreadable or not an image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / np.float32(255.0)
 
 
 def load_refs(paths: Iterable[Path]) -> list[tuple[str, np.ndarray]]:
@@ -192,17 +203,7 @@ def load_refs(paths: Iterable[Path]) -> list[tuple[str, np.ndarray]]:
     Raises:
         ImageError: A file cannot be read.
     """
-    return [(f"{Path(p).parent.name}/{Path(p).name}", _read_rgb(Path(p))) for p in paths]
-
-
-def _downsize(img: np.ndarray, max_side: int) -> np.ndarray:
-    h, w = img.shape[:2]
-    if max(h, w) <= max_side:
-        return img
-    scale = max_side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    out = cv2.resize(np.ascontiguousarray(img), size, interpolation=cv2.INTER_AREA)
-    return out.reshape(size[1], size[0], img.shape[2])
+    return [(f"{Path(p).parent.name}/{Path(p).name}", to_rgb(read_image(p).pixels)) for p in paths]
 
 
 def make_dev_pairs(
@@ -214,7 +215,7 @@ def make_dev_pairs(
     """Re-create every condition on every reference, lazily.
 
     Each reference is (optionally) downsized so that its longer side is at most ``max_side`` (``INTER_AREA``)
-    and turned into its KADID reference (:func:`iqa_cli.distortions.kadid_reference`). Each distortion draws
+    and turned into its KADID reference (:func:`iqa_cli.synth.kadid.kadid_reference`). Each distortion draws
     from ``numpy.random.default_rng([seed, ref index, type_id, level])``, so a pair does not depend on which
     other pairs were made or in which order.
 
@@ -236,7 +237,7 @@ def make_dev_pairs(
     if seed < 0:
         raise UsageError(f"seed must be non-negative, got {seed}")
     for index, (name, img) in enumerate(refs):
-        small = _downsize(img, max_side) if max_side is not None else img
+        small = downsize_to(img, max_side) if max_side is not None else img
         ref = kadid_reference(small)
         ref.flags.writeable = False
         for cond in conditions:

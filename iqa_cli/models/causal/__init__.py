@@ -1,0 +1,76 @@
+"""The causal-disentanglement model (``causal-iqa`` and its robust variant), registered with the model registry.
+
+Modules: :mod:`.config` (architecture), :mod:`.fixed` (parameter-free pixel and Haar branches), :mod:`.learned`
+(encoder, degradation code, masking), :mod:`.heads` (the two head formulas and their buffers), :mod:`.pruning`
+(which branches a head needs), :mod:`.tiling` (bounded-memory pooling), :mod:`.model` (:class:`CausalIQA`:
+features, heads, pruned and tiled scoring).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from iqa_cli.models.causal.config import CausalConfig
+from iqa_cli.models.causal.fixed import HaarDegradation, PixelDegradation, fixed_colour
+from iqa_cli.models.causal.heads import HEAD_BUFFERS, HEADS
+from iqa_cli.models.causal.model import CausalIQA
+from iqa_cli.models.causal.pruning import Branches
+from iqa_cli.models.registry import ModelSpec, register
+
+__all__ = [
+    "HEADS",
+    "HEAD_BUFFERS",
+    "Branches",
+    "CausalConfig",
+    "CausalIQA",
+    "HaarDegradation",
+    "PixelDegradation",
+    "build",
+    "build_robust",
+    "fixed_colour",
+]
+
+
+def build(config: CausalConfig | dict | None = None) -> CausalIQA:
+    """Factory used by the registry (the config comes from the weights metadata)."""
+    return CausalIQA(config)
+
+
+def build_robust(config: CausalConfig | dict | None = None) -> CausalIQA:
+    """Factory of the CPRL variant (soft-ranking activations) used by the registry."""
+    return CausalIQA(config or CausalConfig(activation="softrank"))
+
+
+def _register(name: str, description: str, factory: Callable[..., CausalIQA], weights: str, **extra: Any) -> None:
+    spec = ModelSpec(
+        name=name,
+        description=description,
+        higher_is_better=True,
+        scale=(0.0, 100.0),
+        unit="quality 0-100 (100 = identical)",
+        factory=factory,
+        weights=weights,
+        min_size=16,
+        **extra,
+    )
+    register(spec)
+
+
+_register(
+    "causal-iqa-robust",
+    "Robust variant of causal-iqa: visibility floor on the fixed branches, head refitted on clean and worst-case "
+    "perturbed features (CPRL minimax; soft-ranking activations in its learned network)",
+    build_robust,
+    "causal-iqa-robust.safetensors",
+    tags=("learned", "robust"),
+)
+_register(
+    "causal-iqa",
+    "Causal-disentanglement model with visual masking, trained here without human scores (few-label head fitted "
+    "to 65 condition means)",
+    build,
+    "causal-iqa.safetensors",
+    default=True,
+    tags=("learned",),
+)

@@ -1,0 +1,62 @@
+"""The causal model's architecture hyper-parameters (stored in the weights metadata) and the feature layout they
+imply."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from iqa_cli.models.causal.fixed import HaarDegradation, PixelDegradation
+from iqa_cli.models.causal.heads import HEADS
+
+
+@dataclass(frozen=True)
+class CausalConfig:
+    """Architecture hyper-parameters (stored in the weights metadata)."""
+
+    widths: tuple[int, int, int] = (16, 32, 48)
+    content: tuple[int, int, int] = (8, 16, 24)
+    degradation: tuple[int, int, int] = (8, 16, 24)
+    activation: str = "relu"
+    head: str = "few_label"
+    pixel_branch: bool = True
+    haar: bool = True
+    visibility: float = 1.0  # multiplies the fixed branches' stabilising constants (see PixelDegradation)
+
+    def __post_init__(self) -> None:
+        if self.head not in HEADS:
+            raise ValueError(f"unknown head {self.head!r}: expected one of {HEADS}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CausalConfig:
+        """From stored metadata; weights written before the Haar block existed have no ``haar`` key (False), and
+        none before the visibility constant have ``visibility`` (1.0, the default)."""
+        fields: dict[str, Any] = {"haar": False} | {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**fields)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def map_channels(self) -> tuple[int, ...]:
+        """Channels of each masked degradation map (learned scales, then the pixel branch's scales)."""
+        pixel = (PixelDegradation.CHANNELS,) * len(PixelDegradation.STRIDES)
+        return tuple(self.degradation) + (pixel if self.pixel_branch else ())
+
+    @property
+    def map_strides(self) -> tuple[int, ...]:
+        """Stride (in input pixels) of each masked degradation map."""
+        return (2, 4, 8) + (PixelDegradation.STRIDES if self.pixel_branch else ())
+
+    @property
+    def n_learned_features(self) -> int:
+        return 2 * sum(self.degradation)
+
+    @property
+    def n_haar_features(self) -> int:
+        return HaarDegradation.FEATURES if self.haar else 0
+
+    @property
+    def n_features(self) -> int:
+        """Pooled features: mean and deviation of every map channel, then the Haar block (if any)."""
+        return 2 * sum(self.map_channels) + self.n_haar_features

@@ -1,0 +1,166 @@
+"""The causal model's fixed (parameter-free) degradation branches: the pixel branch and the Haar block.
+
+Both compare the reference and the distorted image in fixed colour channels made once for the pair
+(:func:`fixed_colour`); every output is exactly 0 for identical images and each change is divided by the local
+energy it competes with (contrast masking by construction).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from iqa_cli.models.functional import (
+    OPPONENT,
+    YIQ,
+    box_mean,
+    dissimilarity,
+    gradient_magnitude,
+    haar_magnitudes,
+    half_mean,
+    mean_2x2,
+    pad_even,
+)
+
+# Luminance, the opponent red-green and yellow-blue channels (pixel branch), and YIQ's I and Q (Haar block); the
+# first row is both branches' luminance.
+FIXED_COLOUR = (*OPPONENT, YIQ[1], YIQ[2])
+
+
+def fixed_colour(*images: torch.Tensor) -> torch.Tensor:
+    """RGB images (N_i, 3, H, W) in [0, 1] -> (sum N_i, 5, ceil(H/2), ceil(W/2)): the fixed branches' colour
+    channels of ``cat(images)``, 2x2 means (a stride-2 convolution per image, which is cheaper than concatenating
+    the full-size images first; same values)."""
+    weight = (images[0].new_tensor(FIXED_COLOUR) / 4.0).view(5, 3, 1, 1).expand(5, 3, 2, 2).contiguous()
+    out = [F.conv2d(pad_even(x), weight, stride=2) for x in images]
+    return torch.cat(out) if len(out) > 1 else out[0]
+
+
+class PixelDegradation(nn.Module):
+    """Fixed multi-scale degradation maps in opponent colour, each normalised by the reference content.
+
+    At strides 2, 4, 8 and 16 (2x2 average pooling of the opponent channels), five channels, each 0 for identical
+    images and bounded:
+
+    - contrast-structure loss ``1 - (2 cov + C2) / (var_r + var_d + C2)`` of luminance over 7x7 windows;
+    - luminance change ``(mu_r - mu_d)^2 / (mu_r^2 + mu_d^2 + C1)``;
+    - gradient-magnitude change ``(g_r - g_d)^2 / (g_r^2 + g_d^2 + c)`` (1 - GMS, GMSD's c = 0.0026);
+    - two chroma changes ``(c_r - c_d)^2 / (c_r^2 + c_d^2 + T)`` of the red-green and yellow-blue channels (3x3 means).
+
+    ``visibility`` multiplies the four stabilising constants (C1, C2, c, T). They act as a visibility floor: a change
+    much smaller than the constant's square root barely registers. At 1 they are SSIM's and GMSD's; larger values make
+    the maps blind to faint changes — fewer mild distortions seen, but far fewer imperceptible perturbations either
+    (measured in bench/RESULTS.md; the robust variant uses a larger value).
+
+    Shape: ref, dist (B, 3, H, W) in [0, 1] -> 5 maps (B, 5, ceil(H/s), ceil(W/s)).
+    """
+
+    CHANNELS = 5
+    STRIDES = (2, 4, 8, 16)
+    C1, C2, C_GRAD, T_CHROMA = 1e-4, 9e-4, 0.0026, 0.003
+
+    def __init__(self, visibility: float = 1.0) -> None:
+        super().__init__()
+        self.c1, self.c2 = self.C1 * visibility, self.C2 * visibility
+        self.c_grad, self.t_chroma = self.C_GRAD * visibility, self.T_CHROMA * visibility
+
+    def forward(
+        self, ref: torch.Tensor, dist: torch.Tensor, half: torch.Tensor | None = None, strides: int | None = None
+    ) -> list[torch.Tensor]:
+        """The maps of ref vs dist; ``half`` = ``fixed_colour(ref, dist)``, if already made; ``strides``: only the
+        maps of the first (finest) that many strides (default: all)."""
+        b = ref.shape[0]
+        o = (half if half is not None else fixed_colour(ref, dist))[:, :3]
+        maps = []
+        for i in range(len(self.STRIDES) if strides is None else strides):
+            if i:
+                o = half_mean(o)
+            o_r, o_d = o[:b], o[b:]
+            l_r, l_d = o_r[:, :1], o_d[:, :1]
+            stats = box_mean(torch.cat([l_r, l_d, l_r * l_r, l_d * l_d, l_r * l_d], dim=1), 7)
+            mu_r, mu_d, m_rr, m_dd, m_rd = stats.split(1, dim=1)
+            var_r = (m_rr - mu_r * mu_r).clamp_min(0.0)
+            var_d = (m_dd - mu_d * mu_d).clamp_min(0.0)
+            cov = m_rd - mu_r * mu_d
+            # 1 - cs written as a squared-difference ratio: exactly 0 when equal, in [0, 2]
+            cs_loss = (var_r + var_d - 2.0 * cov).clamp_min(0.0) / (var_r + var_d + self.c2)
+            lum = dissimilarity(mu_r, mu_d, self.c1)
+            g = gradient_magnitude(o[:, :1])  # ref and dist in one batch: no concatenation
+            grad = dissimilarity(g[:b], g[b:], self.c_grad)
+            c = box_mean(o[:, 1:], 3)
+            chroma = dissimilarity(c[:b], c[b:], self.t_chroma)
+            maps.append(torch.cat([cs_loss, lum, grad, chroma], dim=1))
+        return maps
+
+
+class HaarDegradation(nn.Module):
+    """HaarPSI's perceptual similarity terms as degradation features (Reisenhofer et al. 2018).
+
+    On YIQ, 2x2-averaged (stride 2): Haar wavelet magnitudes of luminance at scales 1-2 compared per orientation
+    with ``s = (2ab + C) / (a^2 + b^2 + C)`` (C = 30 on the 0-255 scale) and weighted by the larger scale-3
+    magnitude ``w``; I and Q compared after a 2x2 mean, weighted by the mean of the two luminance weights.
+    One change from HaarPSI: I and Q are compared signed, not as magnitudes, so a hue inversion (e.g. a negative
+    saturation multiplier) is a loss, not a smaller desaturation.
+
+    :meth:`forward` returns stride-2 maps whose spatial means pool exactly (and tile by tile):
+    ``w_k * (sigmoid(alpha) - sigmoid(alpha * s_k))`` and ``w_k`` for k in (horizontal, vertical, chroma).
+    :meth:`features` turns those means into four degradation features, each exactly 0 for identical images: the
+    three weighted deficits ``sum(w (sigmoid(alpha) - sigmoid(alpha s))) / sum(w)`` and ``1 - HaarPSI``.
+    ``visibility`` multiplies C (as in :class:`PixelDegradation`).
+    """
+
+    FEATURES = 4
+    C, ALPHA, SCALES = 30.0, 4.2, 3
+
+    def __init__(self, visibility: float = 1.0) -> None:
+        super().__init__()
+        self.c = self.C * visibility
+
+    def _deficit(self, u: torch.Tensor) -> torch.Tensor:
+        """``sigmoid(alpha) - sigmoid(alpha (1 - u))``, written to be exactly 0 at ``u == 0``."""
+        e = math.exp(-self.ALPHA)
+        return e * torch.expm1(self.ALPHA * u) / ((1.0 + e) * (1.0 + torch.exp(-self.ALPHA * (1.0 - u))))
+
+    def forward(self, ref: torch.Tensor, dist: torch.Tensor, half: torch.Tensor | None = None) -> torch.Tensor:
+        """ref, dist (B, 3, H, W) in [0, 1] -> (B, 6, ceil(H/2), ceil(W/2)): 3 weighted deficits, 3 weights.
+
+        ``half`` = ``fixed_colour(ref, dist)``, if already made.
+        """
+        b = ref.shape[0]
+        half = half if half is not None else fixed_colour(ref, dist)
+        lum = 255.0 * half[:, :1]  # YIQ's Y, I, Q on the 0-255 scale are channels 0, 3, 4 of half
+        mags = haar_magnitudes(lum, self.SCALES)
+        w = torch.maximum(mags[2][:b], mags[2][b:])  # (B, 2, h, w): horizontal, vertical
+        u_lum = (
+            dissimilarity(mags[0][:b], mags[0][b:], self.c) + dissimilarity(mags[1][:b], mags[1][b:], self.c)
+        ) / 2.0
+        iq = mean_2x2(255.0 * half[:, 3:])  # signed (class doc)
+        u_iq = dissimilarity(iq[:b], iq[b:], self.c).mean(dim=1, keepdim=True)
+        weights = torch.cat([w, w.mean(dim=1, keepdim=True)], dim=1)
+        return torch.cat([weights * self._deficit(torch.cat([u_lum, u_iq], dim=1)), weights], dim=1)
+
+    @classmethod
+    def _haarpsi(cls, deficit: torch.Tensor) -> torch.Tensor:
+        """HaarPSI from the total weighted deficit: ``(logit(sigmoid(alpha) - deficit) / alpha)^2``."""
+        top = 1.0 / (1.0 + math.exp(-cls.ALPHA))
+        ratio = top - deficit.clamp(0.0, top - 0.5 - 1e-6)
+        return (torch.log(ratio / (1.0 - ratio)) / cls.ALPHA) ** 2
+
+    @classmethod
+    def features(cls, means: torch.Tensor) -> torch.Tensor:
+        """(B, 6) spatial means of :meth:`forward`'s maps -> (B, 4) degradation features, exactly 0 for
+        identical images: the three weighted deficits and ``1 - HaarPSI``."""
+        num, den = means[:, :3], means[:, 3:]
+        eps = 1e-6
+        deficits = num / (den + eps)
+        total = num.sum(dim=1) / (den.sum(dim=1) + eps)
+        loss = cls._haarpsi(torch.zeros_like(total)) - cls._haarpsi(total)
+        return torch.cat([deficits, loss.unsqueeze(1)], dim=1)
+
+    @classmethod
+    def deficit_map(cls, maps: torch.Tensor) -> torch.Tensor:
+        """Per-position deficits (B, 3, h, w) whose spatial means are the first three :meth:`features`."""
+        return maps[:, :3] / (maps[:, 3:].mean(dim=(2, 3), keepdim=True) + 1e-6)

@@ -1,0 +1,139 @@
+"""Pure tensor maths shared by the baselines and the causal model: colour transforms, box means, gradient and Haar
+magnitudes, (dis)similarity ratios and smooth stand-ins for ``abs``, ``sqrt`` and ``max(x, 0)``.
+
+Every function is stateless and differentiable; tensors are (N, C, H, W) unless said otherwise. Several are written
+as sums of shifted slices or separable convolutions instead of the textbook pooling / convolution call: same values to
+float rounding, but much cheaper on CPU, where these small filters dominate the fixed branches' cost.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+GREY = (0.2989, 0.5870, 0.1140)
+"""MATLAB ``rgb2gray`` weights (the SSIM reference code's grey)."""
+
+YIQ = ((0.299, 0.587, 0.114), (0.5959, -0.2746, -0.3213), (0.2115, -0.5227, 0.3112))
+"""RGB -> YIQ (HaarPSI's colour space); the first row is luminance."""
+
+OPPONENT = (YIQ[0], (0.5, -0.5, 0.0), (0.25, 0.25, -0.5))
+"""RGB -> luminance, red-green, yellow-blue."""
+
+
+def rgb_to_grey255(img: torch.Tensor) -> torch.Tensor:
+    """Grey as MATLAB's ``rgb2gray``, on the 0-255 scale: (B, C, H, W) in [0, 1] -> (B, 1, H, W); C = 1 is taken
+    as grey already."""
+    if img.shape[1] == 1:
+        return img * 255.0
+    w = img.new_tensor(GREY).view(1, 3, 1, 1)
+    return (img * w).sum(dim=1, keepdim=True) * 255.0
+
+
+def pad_even(x: torch.Tensor) -> torch.Tensor:
+    """Replicate one row / column where the size is odd (a 2x2 mean then equals ``avg_pool2d(ceil_mode=True)``)."""
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, w % 2, 0, h % 2), mode="replicate") if h % 2 or w % 2 else x
+
+
+def half_mean(x: torch.Tensor) -> torch.Tensor:
+    """2x2 means at stride 2, as ``avg_pool2d(x, 2, ceil_mode=True)``."""
+    x = pad_even(x)
+    return 0.25 * (x[..., ::2, ::2] + x[..., 1::2, ::2] + x[..., ::2, 1::2] + x[..., 1::2, 1::2])
+
+
+def mean_2x2(x: torch.Tensor) -> torch.Tensor:
+    """2x2 means at stride 1 (the window's top-left corner at each position), last row / column replicated."""
+    p = F.pad(x, (0, 1, 0, 1), mode="replicate")
+    return 0.25 * (p[..., :-1, :-1] + p[..., 1:, :-1] + p[..., :-1, 1:] + p[..., 1:, 1:])
+
+
+def box_mean(x: torch.Tensor, k: int) -> torch.Tensor:
+    """k x k box mean of every channel, replicated borders (separable depthwise convolutions, channels-last)."""
+    c = x.shape[1]
+    row = x.new_full((c, 1, 1, k), 1.0 / k)
+    x = F.pad(x, (k // 2,) * 4, mode="replicate").contiguous(memory_format=torch.channels_last)
+    x = F.conv2d(x, row, groups=c)
+    return F.conv2d(x, row.transpose(2, 3), groups=c)
+
+
+def gradient_magnitude(x: torch.Tensor) -> torch.Tensor:
+    """Prewitt gradient magnitude of every channel (filters ``[1, 0, -1] / 3`` across 3-pixel sums along the edge),
+    replicated borders: the 3x3 convolutions as separable sums of shifted slices."""
+    h, w = x.shape[-2:]
+    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    tall = p[..., :-2, :] + p[..., 1:-1, :] + p[..., 2:, :]  # 3-pixel sums down each column
+    wide = p[..., :, :-2] + p[..., :, 1:-1] + p[..., :, 2:]  # 3-pixel sums along each row
+    gx = (tall[..., :, :w] - tall[..., :, 2:]) / 3.0
+    gy = (wide[..., :h, :] - wide[..., 2:, :]) / 3.0
+    return torch.sqrt(gx * gx + gy * gy + 1e-12)
+
+
+def haar_kernels(scales: int = 3) -> list[torch.Tensor]:
+    """HaarPSI's Haar filters at sizes 2, 4, ..., 2**scales: each (2, 1, n, n), vertical then horizontal
+    difference, entries +-1/n as in the reference code."""
+    kernels = []
+    for k in range(1, scales + 1):
+        n = 2**k
+        h = torch.full((n, n), 1.0 / n)
+        h[: n // 2] *= -1.0
+        kernels.append(torch.stack([h, h.t()]).unsqueeze(1))
+    return kernels
+
+
+def haar_magnitudes(lum: torch.Tensor, scales: int = 3) -> list[torch.Tensor]:
+    """|Haar coefficients| (N, 2, H, W) of a 1-channel image (N, 1, H, W) at sizes 2, 4, ..., 2**scales: the
+    convolutions with :func:`haar_kernels`, zero-padded and aligned as MATLAB's ``conv2(A, B, 'same')``.
+
+    Each filter is a +-1 step in one direction times a box in the other, so a coefficient is the difference of two
+    box sums, and the box sums of all sizes come from repeated doubling (a sum 2m wide = two sums m wide): the
+    convolutions' values to float rounding (closer to float64), without the large im2col buffer of the 8x8 one.
+    """
+    big = 2**scales
+    h, w = lum.shape[-2:]
+    p = F.pad(lum, (big // 2 - 1, big // 2) * 2)  # the largest filter's padding; smaller ones use a window of it
+    wide, tall = [p], [p]  # box sums 1, 2, 4, ... wide (along x) and tall (along y)
+    for k in range(scales):
+        m = 2**k
+        wide.append(wide[-1][..., :, :-m] + wide[-1][..., :, m:])
+        tall.append(tall[-1][..., :-m, :] + tall[-1][..., m:, :])
+    mags = []
+    for k in range(1, scales + 1):
+        n, top = 2**k, big // 2 - 2 ** (k - 1)  # filter size, offset of its padded window in p
+        rows = wide[k][..., top : top + h + n - 1, top : top + w]  # n wide, to be summed n/2 tall
+        cols = tall[k][..., top : top + h, top : top + w + n - 1]  # n tall, to be summed n/2 wide
+        for j in range(k - 1):
+            m = 2**j
+            rows = rows[..., :-m, :] + rows[..., m:, :]
+            cols = cols[..., :, :-m] + cols[..., :, m:]
+        half = n // 2
+        vertical = rows[..., half : half + h, :] - rows[..., :h, :]  # lower half minus upper half
+        horizontal = cols[..., :, half : half + w] - cols[..., :, :w]  # right half minus left half
+        mags.append(torch.cat([vertical, horizontal], dim=1).abs() / n)
+    return mags
+
+
+def similarity(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
+    """``(2ab + c) / (a^2 + b^2 + c)``: 1 where ``a == b`` (SSIM / GMSD / HaarPSI's comparison)."""
+    return (2.0 * a * b + c) / (a * a + b * b + c)
+
+
+def dissimilarity(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
+    """``1 - similarity(a, b, c)`` written as ``(a - b)^2 / (a^2 + b^2 + c)``: exactly 0 where ``a == b``."""
+    return (a - b).pow(2) / (a * a + b * b + c)
+
+
+def smooth_abs(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """``sqrt(x^2 + eps^2) - eps``: zero at zero, |x| far from it, finite gradient everywhere (no NaN at x = 0)."""
+    return torch.sqrt(x * x + eps * eps) - eps
+
+
+def smooth_sqrt(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """``sqrt(x + eps^2) - eps`` written as ``x / (sqrt(x + eps^2) + eps)``: exactly 0 at 0, finite gradient."""
+    return x / (torch.sqrt(x + eps * eps) + eps)
+
+
+def soft_floor(x: torch.Tensor, eps: float = 0.05) -> torch.Tensor:
+    """Identity above ``eps``, an exponential tail below: positive, monotone, never a zero gradient."""
+    tail = eps * torch.exp((x.clamp(max=eps) - eps) / eps)
+    return torch.where(x >= eps, x, tail)
