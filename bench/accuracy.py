@@ -34,7 +34,7 @@ from iqa_cli.api import load_model  # noqa: E402
 from iqa_cli.eval import correlations  # noqa: E402
 from iqa_cli.models.baselines import MSSSIM, PSNR, SSIM, HaarPSI  # noqa: E402
 from iqa_cli.synth.devset import find_data_dir, load_refs, pristine_paths, require_data_dir  # noqa: E402
-from iqa_cli.train import run  # noqa: E402
+from iqa_cli.train import heads, selection  # noqa: E402
 
 
 def main() -> None:
@@ -64,23 +64,23 @@ def main() -> None:
                 base[k].append(float(m(r, d)))
 
     max_side = args.max_side or None
-    kodak = run.dev_features(model, refs, max_side=max_side, on_pair=score_baselines)
+    kodak = selection.dev_features(model, refs, max_side=max_side, on_pair=score_baselines)
     if args.train_dev is not None and args.train_dev.is_file():
         z = np.load(args.train_dev)
-        train_dev = run.DevFeatures(z["features"], z["mos"], z["type_ids"], z["levels"], [])
+        train_dev = selection.DevFeatures(z["features"], z["mos"], z["type_ids"], z["levels"], [])
     else:
-        train_dev = run.dev_features(model, load_refs(run.dev_train_refs(data_dir)))
+        train_dev = selection.dev_features(model, load_refs(selection.dev_train_refs(data_dir)))
     scale = model.feature_scale.numpy()
     feats = torch.from_numpy(kodak.features).float()
     with torch.inference_mode():
         lf = model.head_label_free(feats).numpy()
         shipped = model.score_features(feats).numpy()
-    groups = run.feature_groups(model)
+    groups = heads.feature_groups(model)
     group = (scorer.metadata.get("heads") or {}).get("few_label_group", "all")
-    ridge = run.head_ridge(scorer.metadata)  # the shipped head's settings (its softness is in feature_scale)
-    loto = run.leave_one_type_out(train_dev, scale, test=kodak, ridge=ridge, columns=groups[group])
+    ridge = selection.head_ridge(scorer.metadata)  # the shipped head's settings (its softness is in feature_scale)
+    loto = selection.leave_one_type_out(train_dev, scale, test=kodak, ridge=ridge, columns=groups[group])
     ablation = {
-        f"ablation: few-label LOTO, {name} features": run.leave_one_type_out(
+        f"ablation: few-label LOTO, {name} features": selection.leave_one_type_out(
             train_dev, scale, test=kodak, ridge=ridge, columns=cols
         )
         for name, cols in groups.items()

@@ -43,7 +43,7 @@ Pipeline, per domain:
 
 ``iqa fit`` curve (``--fit-domain``, default ``underwater_euvp``): from that domain's held-out pairs, N = 10, 30,
 100 pairs are drawn at random (per seed), written as PNG files with a ``ref,dist,score`` CSV (score = condition
-mean) and passed to :func:`iqa_cli.fitting.fit` with ``folds=5`` (folds split by reference). Reported: the
+mean) and passed to :func:`iqa_cli.train.fit.fit` with ``folds=5`` (folds split by reference). Reported: the
 cross-validated SRCC (pooled out-of-fold predictions over the N pairs) mean +- sd over seeds, and the SRCC of the
 fitted head (fitted on all N) on the held-out pairs that were *not* drawn (same references, other conditions
 and the same conditions on other references: not an unseen-distortion test). Done twice: on the adapted model
@@ -82,16 +82,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from iqa_cli import adaptation  # noqa: E402
-from iqa_cli.adaptation import adapt  # noqa: E402
 from iqa_cli.api import load_model  # noqa: E402
 from iqa_cli.errors import UsageError  # noqa: E402
 from iqa_cli.eval import correlations  # noqa: E402
-from iqa_cli.fitting import fit  # noqa: E402
 from iqa_cli.io import downsize_to, read_image, to_rgb, write_image  # noqa: E402
 from iqa_cli.models.baselines import MSSSIM, PSNR, SSIM  # noqa: E402
 from iqa_cli.models.causal import CausalIQA  # noqa: E402
 from iqa_cli.synth.devset import CONDITIONS_FILE, DevPair, find_data_dir, load_conditions, make_dev_pairs  # noqa: E402
+from iqa_cli.train import adapt as adaptation  # noqa: E402
+from iqa_cli.train.adapt import adapt  # noqa: E402
+from iqa_cli.train.fit import fit  # noqa: E402
 
 MAX_SIDE = adaptation.DEFAULT_MAX_SIDE
 GREY_DROPPED_TYPES = (5, 7)

@@ -85,7 +85,7 @@ def logistic4(x: ArrayLike, b1: float, b2: float, b3: float, b4: float) -> np.nd
     Returns:
         Mapped values, same shape as ``x``.
     """
-    from scipy.special import expit
+    from scipy.special import expit  # type: ignore[import-untyped]
 
     z = (np.asarray(x, dtype=np.float64) - b3) / max(abs(b4), 1e-300)
     return (b1 - b2) * expit(z) + b2
@@ -147,8 +147,8 @@ def fit_logistic(pred: ArrayLike, mos: ArrayLike) -> tuple[np.ndarray, Mapping]:
     Raises:
         UsageError: Inputs are not finite 1-D arrays of equal length >= 3, or one of them is constant.
     """
-    from scipy.optimize import OptimizeWarning, curve_fit
-    from scipy.stats import spearmanr
+    from scipy.optimize import OptimizeWarning, curve_fit  # type: ignore[import-untyped]
+    from scipy.stats import spearmanr  # type: ignore[import-untyped]
 
     p, m = _check_pair(pred, mos)
     # Fit in standardised units (pred and mos each to mean 0, std 1) for conditioning: Elo scores in the
@@ -191,7 +191,7 @@ def srcc(a: ArrayLike, b: ArrayLike) -> float:
     Raises:
         UsageError: Inputs are not finite 1-D arrays of equal length >= 3, or one of them is constant.
     """
-    from scipy.stats import spearmanr
+    from scipy.stats import spearmanr  # type: ignore[import-untyped]
 
     x, y = _check_pair(a, b)
     return float(spearmanr(x, y).statistic)
@@ -210,7 +210,7 @@ def correlations(pred: ArrayLike, mos: ArrayLike) -> Correlations:
     Raises:
         UsageError: Inputs contain NaN/inf, differ in length, have fewer than 3 pairs, or are constant.
     """
-    from scipy.stats import kendalltau, pearsonr, spearmanr
+    from scipy.stats import kendalltau, pearsonr, spearmanr  # type: ignore[import-untyped]
 
     p, m = _check_pair(pred, mos)
     _, mapping = fit_logistic(p, m)

@@ -1,4 +1,4 @@
-"""Image files to float pixels in [0, 1], and back.
+"""Image files to float pixels in [0, 1], and back (the header and sample helpers are :mod:`iqa_cli.imagefile`).
 
 Policies (the README quotes this list):
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,16 @@ import numpy as np
 
 from iqa_cli.atomic import new_file_mode
 from iqa_cli.errors import ImageError, SizeMismatchError, UsageError
+from iqa_cli.imagefile import (
+    DECODE_FLAGS,
+    check_size,
+    declares_grey_or_palette,
+    header_size,
+    normalise_channels,
+    read_bytes,
+    sniff,
+    to_unit_float,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -53,17 +62,6 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 )
 """Lower-case file extensions treated as images by folder discovery (all decodable by this OpenCV build)."""
 
-_DECODE_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (_PNG_SIGNATURE, "PNG"),
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"BM", "BMP"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-)
 _WRITE_EXTENSIONS = frozenset({".png", ".tif", ".tiff"})
 
 
@@ -119,13 +117,13 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
             or stores samples of an unsupported type. The message names the file, the reason and a remedy.
     """
     path = Path(path)
-    data = _read_bytes(path)
-    kind = _sniff(data)
-    size = _header_size(data, kind)
+    data = read_bytes(path)
+    kind = sniff(data)
+    size = header_size(data, kind)
     if size is not None:
-        _check_size(path, size[0], size[1], max_pixels)
+        check_size(path, size[0], size[1], max_pixels)
     try:
-        arr = cv2.imdecode(data, _DECODE_FLAGS)
+        arr = cv2.imdecode(data, DECODE_FLAGS)
     except cv2.error as exc:
         raise ImageError(f"cannot decode image '{path}': {str(exc).strip().splitlines()[-1]}") from exc
     if arr is None:
@@ -137,9 +135,9 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         raise ImageError(
             f"cannot read image '{path}': the {kind} data is truncated or corrupt — re-export or re-copy the file"
         )
-    _check_size(path, arr.shape[1], arr.shape[0], max_pixels)
-    pixels, bit_depth = _to_unit_float(path, arr)
-    pixels = _normalise_channels(pixels, _declares_grey_or_palette(data, kind))
+    check_size(path, arr.shape[1], arr.shape[0], max_pixels)
+    pixels, bit_depth = to_unit_float(path, arr)
+    pixels = normalise_channels(pixels, declares_grey_or_palette(data, kind))
     return Image(path=path, pixels=pixels, bit_depth=bit_depth)
 
 
@@ -285,127 +283,6 @@ def write_image(path: str | Path, pixels: np.ndarray, bit_depth: int = 8) -> Non
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise ImageError(f"cannot write '{path}': {exc.strerror or exc}") from exc
-
-
-# --------------------------------------------------------------------------------------------- helpers
-
-
-def _read_bytes(path: Path) -> np.ndarray:
-    if not path.exists():
-        raise ImageError(f"cannot read image '{path}': file not found — check the path")
-    if path.is_dir():
-        raise ImageError(f"cannot read image '{path}': it is a folder, not a file — pass an image file")
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except PermissionError as exc:
-        raise ImageError(f"cannot read image '{path}': permission denied — check the file's permissions") from exc
-    except OSError as exc:
-        raise ImageError(f"cannot read image '{path}': {exc.strerror or exc}") from exc
-    if data.size == 0:
-        raise ImageError(f"cannot read image '{path}': the file is empty (0 bytes) — re-export or re-copy it")
-    return data
-
-
-def _sniff(data: np.ndarray) -> str | None:
-    head = data[:16].tobytes()
-    for sig, kind in _SIGNATURES:
-        if head.startswith(sig):
-            return kind
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WebP"
-    if len(head) > 1 and head[0:1] == b"P" and head[1:2] in b"123456":
-        return "PNM"
-    return None
-
-
-def _header_size(data: np.ndarray, kind: str | None) -> tuple[int, int] | None:
-    """Width and height from the file header, without decoding; ``None`` when unknown."""
-    try:
-        if kind == "PNG":
-            if data[12:16].tobytes() == b"IHDR":
-                w, h = struct.unpack(">II", data[16:24].tobytes())
-                return w, h
-        elif kind == "GIF":
-            w, h = struct.unpack("<HH", data[6:10].tobytes())
-            return w, h
-        elif kind == "BMP":
-            (hdr,) = struct.unpack("<I", data[14:18].tobytes())
-            fmt = "<HH" if hdr == 12 else "<ii"
-            w, h = struct.unpack(fmt, data[18 : 18 + struct.calcsize(fmt)].tobytes())
-            return abs(w), abs(h)
-        elif kind == "JPEG":
-            return _jpeg_size(data.tobytes())
-    except struct.error:
-        return None
-    return None
-
-
-def _jpeg_size(buf: bytes) -> tuple[int, int] | None:
-    i = 2
-    while i + 9 < len(buf):
-        if buf[i] != 0xFF:
-            return None
-        marker = buf[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if 0xD0 <= marker <= 0xD9 or marker == 0x01:  # markers without a length
-            i += 2
-            continue
-        (length,) = struct.unpack(">H", buf[i + 2 : i + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            h, w = struct.unpack(">HH", buf[i + 5 : i + 9])
-            return w, h
-        i += 2 + length
-    return None
-
-
-def _check_size(path: Path, width: int, height: int, max_pixels: int) -> None:
-    n = int(width) * int(height)
-    if n > max_pixels:
-        raise ImageError(
-            f"image '{path}' is {width}x{height} = {n:,} pixels, more than the limit of {max_pixels:,} "
-            "(decompression-bomb guard) — raise --max-pixels if you trust the file"
-        )
-
-
-def _declares_grey_or_palette(data: np.ndarray, kind: str | None) -> bool:
-    """True for GIFs and for PNGs whose header declares grey, grey+alpha or palette colour."""
-    if kind == "GIF":
-        return True
-    if kind == "PNG" and data.size > 25:
-        return int(data[25]) in (0, 3, 4)
-    return False
-
-
-def _to_unit_float(path: Path, arr: np.ndarray) -> tuple[np.ndarray, int]:
-    if arr.dtype == np.uint8:
-        return np.divide(arr, 255, dtype=np.float32), 8
-    if arr.dtype == np.uint16:
-        return np.divide(arr, 65535, dtype=np.float32), 16
-    if arr.dtype.kind == "f":
-        if np.isnan(arr).any():
-            raise ImageError(f"cannot use image '{path}': it contains NaN samples")
-        return np.clip(arr, 0.0, 1.0).astype(np.float32), 32
-    raise ImageError(
-        f"cannot use image '{path}': unsupported sample type {arr.dtype} — "
-        "convert it to 8- or 16-bit unsigned, or to float TIFF"
-    )
-
-
-def _normalise_channels(pixels: np.ndarray, grey_or_palette: bool) -> np.ndarray:
-    """BGR(A) -> RGB, alpha dropped, grey kept as one channel."""
-    if pixels.ndim == 2:
-        return pixels[:, :, None]
-    c = pixels.shape[2]
-    if c in (1, 2):  # grey (+ alpha)
-        return np.ascontiguousarray(pixels[:, :, :1])
-    rgb = np.ascontiguousarray(pixels[:, :, 2::-1])  # BGR(A) -> RGB, alpha dropped
-    all_grey = np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
-    if grey_or_palette and all_grey:
-        logger.debug("palette/grey+alpha image with only grey colours: returned as grey")
-        return np.ascontiguousarray(rgb[:, :, :1])
-    return rgb
 
 
 def _as_hwc(pixels: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Tests for ``iqa adapt`` / :func:`iqa_cli.adaptation.adapt`: tiny runs on generated images from a random base."""
+"""Tests for ``iqa adapt`` / :func:`iqa_cli.train.adapt.adapt`: tiny runs on generated images from a random base."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from iqa_cli import adaptation as adapt_mod
-from iqa_cli.adaptation import adapt, checkpoint_paths, parse_degradations
 from iqa_cli.errors import TrainingError, UsageError
+from iqa_cli.train import adapt as adapt_mod
+from iqa_cli.train.adapt import adapt
+from iqa_cli.train.checkpoint import checkpoint_paths
+from iqa_cli.train.domain import parse_degradations
 from tests.conftest import degrade, textured, write_png
 
 TINY = {"steps": 4, "batch": 2, "crop": 32, "fit_samples": 8, "checkpoint_every": 2}
@@ -308,7 +310,7 @@ def test_cli_adapt_json_and_refusal(domain: Path, random_weights: Path, tmp_path
 
 def test_public_api_names_are_the_functions() -> None:
     import iqa_cli
-    import iqa_cli.adaptation  # noqa: F401  (importing the module must not shadow the function)
+    import iqa_cli.train.adapt  # noqa: F401  (importing the module must not shadow the function)
 
     assert iqa_cli.adapt is adapt_mod.adapt
     assert callable(iqa_cli.fit) and iqa_cli.fit.__name__ == "fit"

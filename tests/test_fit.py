@@ -1,4 +1,4 @@
-"""Tests for ``iqa fit`` / :func:`iqa_cli.fitting.fit`: few-label head on frozen features, folds split by reference."""
+"""Tests for ``iqa fit`` / :func:`iqa_cli.train.fit.fit`: few-label head on frozen features, folds by reference."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from iqa_cli.errors import TrainingError, UsageError
-from iqa_cli.fitting import fit, split_folds
+from iqa_cli.train.fit import fit
+from iqa_cli.train.folds import split_folds
 from tests.conftest import degrade, textured, write_png
 
 LEVELS = (0.02, 0.06, 0.12)
@@ -81,8 +82,9 @@ def test_tiny_fit_writes_a_few_label_model_and_reports_cv(random_weights: Path, 
     dist = tmp_path / "dist" / "r0_2.png"
     assert scorer.score(ref, dist) != pytest.approx(base.score(ref, dist), abs=1e-3)
     assert scorer.score(ref, ref) == pytest.approx(100.0, abs=0.01)
-    from iqa_cli.fitting import fit_head, pair_features, predict
     from iqa_cli.pairs import Pair
+    from iqa_cli.train.features import pair_features
+    from iqa_cli.train.heads import fit_head, predict
 
     feats, _ = pair_features(scorer.module, [Pair(ref, dist)])
     head = fit_head(np.zeros((2, feats.shape[1])), np.array([1.0, 2.0]), np.ones(feats.shape[1]), 1.0)

@@ -319,8 +319,8 @@ def test_visibility_floor_mutes_faint_changes_more_than_strong_ones() -> None:
 def test_fit_cross_validation_predicts_with_the_model_head_formula() -> None:
     """``iqa fit``'s out-of-fold predictions are the model's few-label scores, also below the floor (soft tail, not
     a clip at 0), so its cross-validated figures describe the model it writes."""
-    from iqa_cli.fitting import predict
     from iqa_cli.models.causal.heads import FewLabelHead, write_heads
+    from iqa_cli.train.heads import predict
 
     model = CausalIQA().eval()
     n = model.config.n_features

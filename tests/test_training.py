@@ -1,5 +1,5 @@
 """Tests of the self-supervised trainer (iqa_cli.train.selfsup), the quality heads (iqa_cli.train.heads) and the
-head-selection helpers of the recipe (iqa_cli.train.run). Everything runs on tiny images in a few seconds."""
+head-selection helpers of the recipe (iqa_cli.train.selection). Everything runs on tiny images in a few seconds."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from conftest import textured
 from typer.testing import CliRunner
 
 from iqa_cli.cli import app
+from iqa_cli.eval import srcc
 from iqa_cli.models.causal import CausalConfig, CausalIQA
 from iqa_cli.models.causal.heads import FewLabelHead, write_heads
-from iqa_cli.train import heads, run, selfsup
+from iqa_cli.train import heads, publish, recipe, selection, selfsup
 from iqa_cli.train.decoder import InterventionDecoder
 from iqa_cli.train.selfsup import TrainConfig
 from iqa_cli.weights import file_sha256, read_weights
@@ -189,7 +190,7 @@ def test_few_label_head_scores_100_at_zero_and_falls_with_every_feature() -> Non
 
 
 # -- run: head selection ----------------------------------------------------------------------------------------------
-def synthetic_dev(seed: int = 0, per_type: int = 15, n_types: int = 4) -> run.DevFeatures:
+def synthetic_dev(seed: int = 0, per_type: int = 15, n_types: int = 4) -> selection.DevFeatures:
     rng = np.random.default_rng(seed)
     n = per_type * n_types
     x = rng.exponential(1.0, (n, 3))
@@ -198,55 +199,55 @@ def synthetic_dev(seed: int = 0, per_type: int = 15, n_types: int = 4) -> run.De
     odd = type_ids == 2  # one type's rows are arbitrary
     x[odd] = rng.exponential(3.0, (int(odd.sum()), 3))
     mos[odd] = rng.uniform(1.0, 5.0, int(odd.sum()))
-    return run.DevFeatures(x, mos, type_ids, np.tile(np.arange(per_type) % 5, n_types), ["r"] * n)
+    return selection.DevFeatures(x, mos, type_ids, np.tile(np.arange(per_type) % 5, n_types), ["r"] * n)
 
 
 def test_leave_one_type_out_never_sees_the_left_out_type() -> None:
     dev = synthetic_dev()
     scale = np.ones(3)
-    pred = run.leave_one_type_out(dev, scale)
+    pred = selection.leave_one_type_out(dev, scale)
     assert pred.shape == dev.mos.shape and np.isfinite(pred).all()
     for t in np.unique(dev.type_ids):
         sel = dev.type_ids == t
-        changed = run.DevFeatures(dev.features, dev.mos.copy(), dev.type_ids, dev.levels, dev.ref_names)
+        changed = selection.DevFeatures(dev.features, dev.mos.copy(), dev.type_ids, dev.levels, dev.ref_names)
         changed.mos[sel] = 6.0 - changed.mos[sel] + np.linspace(-1, 1, int(sel.sum()))
-        pred2 = run.leave_one_type_out(changed, scale)
+        pred2 = selection.leave_one_type_out(changed, scale)
         np.testing.assert_array_equal(pred2[sel], pred[sel])  # type t's labels never reach its own predictions
         assert not np.allclose(pred2[~sel], pred[~sel])  # ... but they do reach the other types' (the test bites)
 
 
 def test_feature_groups_partition_the_columns() -> None:
     model = CausalIQA()
-    g = run.feature_groups(model)
+    g = heads.feature_groups(model)
     assert set(g) == {"all", "learned", "pixel"}
     np.testing.assert_array_equal(g["all"], np.arange(model.config.n_features))
     assert not set(g["learned"]) & set(g["pixel"])
     assert sorted(set(g["learned"]) | set(g["pixel"])) == list(g["all"])
     assert len(g["learned"]) == model.config.n_learned_features
     assert set(g["pixel"]) >= set(range(model.config.n_features - 4, model.config.n_features))  # the Haar block
-    g = run.feature_groups(CausalIQA(CausalConfig(pixel_branch=False, haar=False)))
+    g = heads.feature_groups(CausalIQA(CausalConfig(pixel_branch=False, haar=False)))
     assert set(g) == {"all", "learned"}
     np.testing.assert_array_equal(np.sort(g["learned"]), g["all"])
-    g = run.feature_groups(CausalIQA(CausalConfig(pixel_branch=False, haar=True)))
+    g = heads.feature_groups(CausalIQA(CausalConfig(pixel_branch=False, haar=True)))
     np.testing.assert_array_equal(g["pixel"], np.arange(g["all"][-1] - 3, g["all"][-1] + 1))
 
 
 def test_select_few_label_prefers_the_group_that_carries_the_relation() -> None:
     dev = synthetic_dev()
     noise = np.random.default_rng(1).exponential(1.0, (len(dev.mos), 2))
-    dev = run.DevFeatures(np.c_[noise, dev.features], dev.mos, dev.type_ids, dev.levels, dev.ref_names)
+    dev = selection.DevFeatures(np.c_[noise, dev.features], dev.mos, dev.type_ids, dev.levels, dev.ref_names)
     groups = {"noise": np.arange(2), "signal": np.arange(2, 5)}
-    best, group, softness, ridge = run.select_few_label(dev, np.ones(5), groups)
+    best, group, softness, ridge = selection.select_few_label(dev, np.ones(5), groups)
     assert group == "signal" and best["signal"] > best["noise"] + 0.3
-    assert softness in run.SOFTNESS_GRID and ridge in run.RIDGE_GRID
-    chosen = run.leave_one_type_out(dev, np.ones(5) * softness, ridge=ridge, columns=groups["signal"])
-    assert round(run.srcc(chosen, dev.mos), 4) == best["signal"]  # the reported figure is the chosen setting's
+    assert softness in selection.SOFTNESS_GRID and ridge in selection.RIDGE_GRID
+    chosen = selection.leave_one_type_out(dev, np.ones(5) * softness, ridge=ridge, columns=groups["signal"])
+    assert round(srcc(chosen, dev.mos), 4) == best["signal"]  # the reported figure is the chosen setting's
 
 
 def test_head_ridge_reads_the_metadata_and_defaults_for_old_files() -> None:
-    assert run.head_ridge({"heads": {"few_label_ridge": 0.1}}) == 0.1
-    assert run.head_ridge({"heads": {"few_label_group": "all"}}) == run.RIDGE
-    assert run.head_ridge({}) == run.RIDGE
+    assert selection.head_ridge({"heads": {"few_label_ridge": 0.1}}) == 0.1
+    assert selection.head_ridge({"heads": {"few_label_group": "all"}}) == selection.RIDGE
+    assert selection.head_ridge({}) == selection.RIDGE
 
 
 # -- CLI --------------------------------------------------------------------------------------------------------------
@@ -288,8 +289,8 @@ def tiny_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (data / "labels").mkdir()
     (data / "labels" / "kadid_dev_conditions.csv").write_text(CONDITIONS)
     monkeypatch.setenv("IQA_SHARED_DATA", str(data))
-    monkeypatch.setattr(run, "TrainConfig", functools.partial(TrainConfig, batch=2, crop=64))
-    monkeypatch.setattr(run, "synthetic_features", functools.partial(run.synthetic_features, n=16, crop=64))
+    monkeypatch.setattr(recipe, "TrainConfig", functools.partial(TrainConfig, batch=2, crop=64))
+    monkeypatch.setattr(recipe, "synthetic_features", functools.partial(recipe.synthetic_features, n=16, crop=64))
     return tmp_path
 
 
@@ -382,12 +383,12 @@ def test_shipped_folder_check_and_out_that_is_a_file(tmp_path: Path) -> None:
     from iqa_cli.errors import UsageError
     from iqa_cli.weights import weights_dir
 
-    assert run.is_shipped_folder(weights_dir()) and run.is_shipped_folder(weights_dir() / ".." / "weights")
-    assert not run.is_shipped_folder(tmp_path)
-    run.check_out_dir(weights_dir(), "causal-iqa.safetensors", force=True)  # asked for: allowed
+    assert publish.is_shipped_folder(weights_dir()) and publish.is_shipped_folder(weights_dir() / ".." / "weights")
+    assert not publish.is_shipped_folder(tmp_path)
+    publish.check_out_dir(weights_dir(), "causal-iqa.safetensors", force=True)  # asked for: allowed
     (tmp_path / "f").write_text("")
     with pytest.raises(UsageError, match="is a file — pass a folder"):
-        run.check_out_dir(tmp_path / "f", "causal-iqa.safetensors", force=True)
+        publish.check_out_dir(tmp_path / "f", "causal-iqa.safetensors", force=True)
 
 
 @pytest.mark.parametrize("widths", ["8,16", "8,16,x", "7,16,24", "0,16,24"])

@@ -4,11 +4,11 @@ import numpy as np
 from common import TYPES, labels, loto, report
 
 from iqa_cli.api import load_model
-from iqa_cli.train import run
+from iqa_cli.train import heads
 
 m = load_model("causal-iqa", device="cpu").module
 scale = m.feature_scale.numpy() * 3
-pixel = run.feature_groups(m)["pixel"]
+pixel = heads.feature_groups(m)["pixel"]
 F0tr, F0te = np.load("runs/exp/feat_train.npy"), np.load("runs/exp/feat_kodak.npy")
 ytr, ttr, ltr, _ = labels("train")
 yte, tte, lte, _ = labels("kodak")

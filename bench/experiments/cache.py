@@ -7,12 +7,12 @@ import torch
 from common import save_pairs
 
 from iqa_cli.synth.devset import load_conditions, load_refs, make_dev_pairs, pristine_paths
-from iqa_cli.train import run
+from iqa_cli.train import selection
 
 which = sys.argv[1]
 torch.set_num_threads(1)
 if which == "train":
-    refs, max_side = load_refs(run.dev_train_refs()), None
+    refs, max_side = load_refs(selection.dev_train_refs()), None
 else:
     refs, max_side = load_refs(pristine_paths("holdout")), 512
 names: list[str] = []

@@ -70,10 +70,10 @@ def shipped_features(group: str | None = "pixel"):
     """The shipped causal-iqa, its cached pooled features (training, Kodak) and its feature scale, restricted to the
     columns of feature group ``group`` (None: every column)."""
     from iqa_cli.api import load_model
-    from iqa_cli.train import run
+    from iqa_cli.train import heads
 
     model = load_model("causal-iqa", device="cpu").module
-    cols = run.feature_groups(model)[group] if group else slice(None)
+    cols = heads.feature_groups(model)[group] if group else slice(None)
     ftr, fte = np.load(CACHE / "feat_train.npy")[:, cols], np.load(CACHE / "feat_kodak.npy")[:, cols]
     return model, ftr, fte, model.feature_scale.numpy()[cols]
 

@@ -5,11 +5,11 @@ import numpy as np
 from common import labels, loto, report, srcc
 
 from iqa_cli.api import load_model
-from iqa_cli.train import run
+from iqa_cli.train import heads
 
 m = load_model("causal-iqa", device="cpu").module
 scale = m.feature_scale.numpy()
-groups = run.feature_groups(m)
+groups = heads.feature_groups(m)
 pixel = groups["pixel"]
 Ftr, Fte = np.load("runs/exp/feat_train.npy")[:, pixel], np.load("runs/exp/feat_kodak.npy")[:, pixel]
 sc = scale[pixel]

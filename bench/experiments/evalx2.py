@@ -4,11 +4,11 @@ import numpy as np
 from common import labels, loto, report, srcc
 
 from iqa_cli.api import load_model
-from iqa_cli.train import run
+from iqa_cli.train import heads
 
 m = load_model("causal-iqa", device="cpu").module
 scale = m.feature_scale.numpy()
-pixel = run.feature_groups(m)["pixel"]
+pixel = heads.feature_groups(m)["pixel"]
 cfg = m.config
 n_mean = sum(cfg.map_channels)
 nl = sum(cfg.degradation)

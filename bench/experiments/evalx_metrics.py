@@ -12,7 +12,7 @@ import numpy as np
 from common import CACHE, labels, loto, report, srcc
 
 from iqa_cli.api import load_model
-from iqa_cli.train import run
+from iqa_cli.train import heads
 
 # name -> (cache prefix, feature names, (label, columns) of the two subsets compared)
 SETS = {
@@ -38,7 +38,7 @@ SETS = {
 }
 prefix, names, (name_a, cols_a), (name_b, cols_b) = SETS[sys.argv[1]]
 m = load_model("causal-iqa", device="cpu").module
-pixel = run.feature_groups(m)["pixel"]
+pixel = heads.feature_groups(m)["pixel"]
 n_mean = sum(m.config.map_channels)
 haar = np.arange(2 * n_mean, 2 * n_mean + 4)
 F0tr, F0te = np.load(CACHE / "feat_train.npy"), np.load(CACHE / "feat_kodak.npy")

@@ -7,11 +7,11 @@ from scipy.optimize import nnls
 from scipy.stats import spearmanr
 
 from iqa_cli.api import load_model
-from iqa_cli.train import run
+from iqa_cli.train import selection
 
 sc = load_model("causal-iqa", device="cpu")
 m = sc.module
-base = m.feature_scale.numpy() / run.head_softness(sc.metadata)
+base = m.feature_scale.numpy() / selection.head_softness(sc.metadata)
 Ftr, Fte = np.load("runs/exp/feat_train.npy"), np.load("runs/exp/feat_kodak.npy")
 ytr, ttr, _, _ = labels("train")
 yte, tte, ltr, _ = labels("kodak")

@@ -3,13 +3,13 @@
 
 from common import compare, labels, shipped_features
 
-from iqa_cli.train import run
+from iqa_cli.train import heads
 
 m, F0tr, F0te, scale = shipped_features(None)
 ytr, ttr, ltr, _ = labels("train")
 yte, tte, lte, _ = labels("kodak")
 for g in ("all", "pixel"):
-    cols = run.feature_groups(m)[g]
+    cols = heads.feature_groups(m)[g]
     for c in (1.0, 3.0, 10.0):
         for ridge in (0.03, 0.1, 0.3, 1.0):
             compare(f"{g} c{c} r{ridge}", F0tr[:, cols], ytr, ttr, F0te[:, cols], yte, tte, scale[cols] * c, ridge)

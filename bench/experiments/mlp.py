@@ -5,11 +5,11 @@ import torch
 from common import TYPES, labels, report, srcc
 
 from iqa_cli.api import load_model
-from iqa_cli.train import run
+from iqa_cli.train import heads
 
 torch.set_num_threads(1)
 m = load_model("causal-iqa", device="cpu").module
-pixel = run.feature_groups(m)["pixel"]
+pixel = heads.feature_groups(m)["pixel"]
 scale = m.feature_scale.numpy()[pixel] * 3
 F0tr, F0te = np.load("runs/exp/feat_train.npy")[:, pixel], np.load("runs/exp/feat_kodak.npy")[:, pixel]
 ytr, ttr, ltr, _ = labels("train")

@@ -13,7 +13,7 @@ from iqa_cli.attack import attack_pair
 from iqa_cli.models import causal
 from iqa_cli.models.causal import CausalIQA, fixed_colour
 from iqa_cli.synth.devset import load_conditions, load_refs, make_dev_pairs, pristine_paths
-from iqa_cli.train import run
+from iqa_cli.train import heads, selection
 
 k = float(sys.argv[1])
 kh = float(sys.argv[2]) if len(sys.argv) > 2 else k
@@ -23,7 +23,7 @@ P.C1, P.C2, P.C_GRAD, P.T_CHROMA = P.C1 * k, P.C2 * k, P.C_GRAD * k, P.T_CHROMA 
 H.C = H.C * kh
 scorer = load_model("causal-iqa", device="cpu")
 model = scorer.module.eval()
-pixel = run.feature_groups(model)["pixel"]
+pixel = heads.feature_groups(model)["pixel"]
 
 
 def feats(r, t):
@@ -38,8 +38,8 @@ ytr, ttr, _, _ = labels("train")
 yte, tte, _, _ = labels("kodak")
 base = np.maximum(Ftr.mean(0), 1e-6)
 best = (-1, None)
-for c in run.SOFTNESS_GRID:
-    for r in run.RIDGE_GRID:
+for c in selection.SOFTNESS_GRID:
+    for r in selection.RIDGE_GRID:
         rho = srcc(loto(Ftr, ytr, ttr, Ftr, ttr, base * c, r), ytr)
         if rho > best[0]:
             best = (rho, (c, r))

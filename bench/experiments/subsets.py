@@ -10,12 +10,12 @@ from scipy.optimize import nnls
 from scipy.stats import spearmanr
 
 from iqa_cli.api import load_model
-from iqa_cli.train import run
+from iqa_cli.train import heads, selection
 
 sc = load_model("causal-iqa", device="cpu")
 m = sc.module
-base = m.feature_scale.numpy() / run.head_softness(sc.metadata)
-pixel = run.feature_groups(m)["pixel"]
+base = m.feature_scale.numpy() / selection.head_softness(sc.metadata)
+pixel = heads.feature_groups(m)["pixel"]
 Ftr, Fte = np.load("runs/exp/feat_train.npy"), np.load("runs/exp/feat_kodak.npy")
 ytr, ttr, _, _ = labels("train")
 yte, tte, _, _ = labels("kodak")

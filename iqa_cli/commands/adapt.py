@@ -1,4 +1,4 @@
-"""``iqa adapt``: label-free domain adaptation (thin shell over :func:`iqa_cli.adaptation.adapt`)."""
+"""``iqa adapt``: label-free domain adaptation (thin shell over :func:`iqa_cli.train.adapt.adapt`)."""
 
 from __future__ import annotations
 
@@ -81,8 +81,8 @@ def adapt(
         raise typer.BadParameter("give domain IMAGES (files or folders), --pairs, or --ref-dir/--dist-dir")
     console = _stderr()
     try:
-        from iqa_cli.adaptation import adapt as run
         from iqa_cli.batch import discover, progress_bar, report_unmatched
+        from iqa_cli.train.adapt import adapt as run
 
         pairs = []
         if pairs_csv is not None or ref_dir is not None:
@@ -124,7 +124,7 @@ def adapt(
     except IQAError as exc:
         fail(exc)
     except KeyboardInterrupt:
-        from iqa_cli.adaptation import checkpoint_paths
+        from iqa_cli.train.checkpoint import checkpoint_paths
 
         ckpt = checkpoint_paths(output)[0]
         hint = f"run the same command with --resume to continue from {ckpt}" if ckpt.exists() else "no checkpoint yet"

@@ -1,4 +1,4 @@
-"""``iqa fit``: fit the few-label head to human scores (thin shell over :func:`iqa_cli.fitting.fit`)."""
+"""``iqa fit``: fit the few-label head to human scores (thin shell over :func:`iqa_cli.train.fit.fit`)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def fit(
     console = _stderr()
     try:
         from iqa_cli.batch import progress_bar
-        from iqa_cli.fitting import fit as run
+        from iqa_cli.train.fit import fit as run
 
         bar = progress_bar(console, progress)
         task: list[Any] = []

@@ -1,4 +1,4 @@
-"""``iqa train``: the reproducible recipe behind the shipped causal-iqa weights (see iqa_cli.train.run)."""
+"""``iqa train``: the reproducible recipe behind the shipped causal-iqa weights (see iqa_cli.train.recipe)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,9 @@ def train(
     from iqa_cli.cli import fail
     from iqa_cli.device import resolve_device
     from iqa_cli.errors import IQAError
-    from iqa_cli.train.run import MODEL_NAME, ROBUST_VISIBILITY, is_shipped_folder, run_robust, run_training
+    from iqa_cli.train.publish import is_shipped_folder
+    from iqa_cli.train.recipe import MODEL_NAME, run_training
+    from iqa_cli.train.robust_recipe import ROBUST_VISIBILITY, run_robust
 
     try:
         stage_widths = tuple(int(w) for w in widths.split(","))

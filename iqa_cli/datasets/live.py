@@ -46,7 +46,7 @@ def _live_info(folder: Path) -> tuple[dict[int, str], int]:
 
 def load_live(root: Path) -> Dataset:
     import numpy as np
-    from scipy.io import loadmat
+    from scipy.io import loadmat  # type: ignore[import-untyped]
 
     mat_path = child(root, "dmos_realigned.mat") or child(root, "dmos.mat")
     if mat_path is None:

@@ -13,7 +13,7 @@ import math
 
 import cv2
 import numpy as np
-from scipy.interpolate import CubicSpline
+from scipy.interpolate import CubicSpline  # type: ignore[import-untyped]
 
 from iqa_cli.errors import ImageError
 from iqa_cli.synth.kernels import gaussian_blur, gaussian_kernel1d, hsv_to_rgb, luma, remap, rgb_to_hsv, to_u8

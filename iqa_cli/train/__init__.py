@@ -1,1 +1,11 @@
-"""Training code (self-supervised disentanglement, quality heads). Kept apart from inference code."""
+"""Training: everything that makes or changes weights, kept apart from inference code.
+
+- ``recipe`` / ``robust_recipe``: ``iqa train`` (the shipped causal-iqa weights and the robust variant);
+  ``selfsup`` the self-supervised trainer with its ``decoder``, ``robust`` the robust fine-tuning;
+- ``adapt`` (``iqa adapt``, inputs in ``domain``) and ``fit`` (``iqa fit``, cross-validation in ``folds``),
+  both starting from a ``base`` model;
+- ``features`` (the one way features are collected), ``heads`` (head fitting), ``selection`` (head choice on
+  re-created development pairs);
+- ``schedule``, ``checkpoint``, ``publish`` (writing weights and the manifest), ``data`` (training images),
+  ``denoiser`` (the KADID denoiser stand-in's trainer).
+"""

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from iqa_cli.synth.denoiser import NAME, WEIGHTS, SmallDnCNN
+from iqa_cli.train.schedule import cosine_lr, set_lr
 
 log = logging.getLogger(__name__)
 MAX_SIGMA = 100.0 / 255.0
@@ -62,8 +63,7 @@ def train_denoiser(
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / max(steps, 1)))
+        set_lr(opt, cosine_lr(lr, step, steps))
         noisy, clean = noisy_batch(images, batch, patch, rng)
         loss = F.mse_loss(model(noisy), clean)
         opt.zero_grad(set_to_none=True)
@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--force", action="store_true", help="allow the shipped weights folder and overwriting")
     args = ap.parse_args(argv)
     from iqa_cli.errors import UsageError
-    from iqa_cli.train.run import check_out_dir
+    from iqa_cli.train.publish import check_out_dir
 
     try:
         check_out_dir(args.out, WEIGHTS, args.force)
@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / WEIGHTS
     sha = save_weights(path, model.state_dict(), {"model": NAME, "config": config, "recipe": recipe, "data": data})
-    from iqa_cli.train.run import update_manifest
+    from iqa_cli.train.publish import update_manifest
 
     update_manifest(args.out, WEIGHTS, sha, NAME, config, recipe, data, arch="SmallDnCNN")
     print(f"{path} sha256 {sha}")

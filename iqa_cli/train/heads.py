@@ -1,54 +1,30 @@
-"""Fitting the two quality heads on pooled masked degradation features.
+"""Fitting the two quality heads on pooled masked degradation features (:mod:`iqa_cli.train.features`).
 
 - :func:`fit_feature_scale`: per-feature scale (mean response over synthetic degradations), shared by both heads.
 - :func:`fit_label_free`: principal direction of the scaled features (uncentred, so a zero feature vector — an
   identical pair — projects to 0 and scores 100); non-negative by Perron-Frobenius since features are >= 0,
   hence quality falls as any degradation feature grows. ``tau`` puts the median training degradation at 50.
 - :func:`fit_few_label`: non-negative ridge regression ``mos = b - w . log1p(features / scale)``, ``w >= 0``
-  (more degradation never raises quality); the intercept is free.
+  (more degradation never raises quality); the intercept is free. :func:`fit_few_label_on` restricts it to a
+  feature group (:func:`feature_groups`); :func:`fit_head` adds the floor where the score reaches 0.
 
-The heads' formulas and their buffers are :mod:`iqa_cli.models.causal.heads` (``write_heads`` installs a fit).
+The heads' formulas and their buffers are :mod:`iqa_cli.models.causal.heads` (``write_heads`` installs a fit);
+:func:`predict` evaluates that same formula on numpy features.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 import numpy as np
 import torch
-from scipy.optimize import nnls
+from scipy.optimize import nnls  # type: ignore[import-untyped]
 
 from iqa_cli.models.causal import CausalIQA
-from iqa_cli.models.causal.heads import fl_transform
+from iqa_cli.models.causal.heads import FewLabelHead, few_label_score, fl_transform, write_heads
 
-
-@torch.inference_mode()
-def collect_features(model: CausalIQA, pairs: Iterable[tuple[np.ndarray, np.ndarray]], batch: int = 8) -> np.ndarray:
-    """Pooled masked degradation features (N, F) for (ref, dist) HxWxC float arrays (same size within a batch),
-    computed on the device the model is on."""
-    model.eval()
-    device = model.fl_bias.device
-    rows: list[np.ndarray] = []
-    buf_r: list[np.ndarray] = []
-    buf_d: list[np.ndarray] = []
-
-    def flush() -> None:
-        if not buf_r:
-            return
-        r = torch.from_numpy(np.stack(buf_r)).permute(0, 3, 1, 2).float().to(device)
-        d = torch.from_numpy(np.stack(buf_d)).permute(0, 3, 1, 2).float().to(device)
-        rows.append(model.pooled_features(r, d).cpu().numpy())
-        buf_r.clear()
-        buf_d.clear()
-
-    for ref, dist in pairs:
-        if buf_r and (ref.shape != buf_r[0].shape or len(buf_r) >= batch):
-            flush()
-        buf_r.append(ref)
-        buf_d.append(dist)
-    flush()
-    return np.concatenate(rows) if rows else np.zeros((0, model.config.n_features), np.float32)
+FLOOR_MARGIN = 0.1
+"""The 0 of a fitted few-label scale lies this fraction of the score range below the worst-rated pair."""
 
 
 def fit_feature_scale(features: np.ndarray) -> np.ndarray:
@@ -69,6 +45,15 @@ def fit_label_free(features: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray,
     proj = x @ direction
     tau = float(np.median(proj)) / math.log(2.0)
     return direction.astype(np.float32), max(tau, 1e-6)
+
+
+def refit_label_free(model: CausalIQA, features: np.ndarray) -> float:
+    """Refit ``feature_scale`` and the label-free projection of ``model`` in place (the few-label weights are
+    kept); returns the new tau."""
+    scale = fit_feature_scale(features)
+    direction, tau = fit_label_free(features, scale)
+    write_heads(model, scale=scale, label_free=(direction, tau))
+    return tau
 
 
 def fit_few_label(
@@ -93,3 +78,44 @@ def fit_few_label(
     w, _ = nnls(a, b, maxiter=50 * f)
     bias = y_mean + float(z_mean @ w)
     return w.astype(np.float32), bias
+
+
+def fit_few_label_on(
+    features: np.ndarray, mos: np.ndarray, scale: np.ndarray, columns: np.ndarray, ridge: float = 1.0
+) -> tuple[np.ndarray, float]:
+    """:func:`fit_few_label` using only ``columns`` (the other weights are 0)."""
+    w_sub, b = fit_few_label(features[:, columns], mos, scale[columns], ridge)
+    w = np.zeros(features.shape[1], np.float32)
+    w[columns] = w_sub
+    return w, b
+
+
+def fit_head(features: np.ndarray, mos: np.ndarray, scale: np.ndarray, ridge: float) -> FewLabelHead:
+    """:func:`fit_few_label` on every feature plus the floor: :data:`FLOOR_MARGIN` of the score range below the
+    worst-rated pair is where the score reaches 0."""
+    w, b = fit_few_label(features, mos, scale, ridge=ridge)
+    floor = float(mos.min() - FLOOR_MARGIN * np.ptp(mos))
+    if b <= floor:  # degenerate fit (all-zero weights); keep the mapping well defined
+        b = floor + 1e-6
+    return FewLabelHead(w, float(b), floor)
+
+
+def predict(head: FewLabelHead, features: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Scores 0-100 of the model's few-label head formula (:func:`~iqa_cli.models.causal.heads.few_label_score`),
+    in float64."""
+    f, s, w = (torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in (features, scale, head.weights))
+    return few_label_score(f, s, w, head.bias, head.floor).numpy()
+
+
+def feature_groups(model: CausalIQA) -> dict[str, np.ndarray]:
+    """Column indices of the pooled features: ``all``, ``learned`` (encoder scales) and ``pixel`` (the fixed,
+    training-free branches: pixel maps and the Haar block)."""
+    cfg = model.config
+    n_mean = sum(cfg.map_channels)
+    n_learned = sum(cfg.degradation)
+    learned = np.r_[0:n_learned, n_mean : n_mean + n_learned]
+    pixel = np.setdiff1d(np.arange(cfg.n_features), learned)
+    groups = {"all": np.arange(cfg.n_features), "learned": learned}
+    if len(pixel):
+        groups["pixel"] = pixel
+    return groups

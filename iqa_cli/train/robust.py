@@ -16,8 +16,8 @@ The quality heads (buffers) are copied from the teacher and kept fixed.
 
 from __future__ import annotations
 
+import functools
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -27,6 +27,8 @@ import torch
 
 from iqa_cli.models.causal import CausalIQA
 from iqa_cli.synth import distortions
+from iqa_cli.train.features import to_batch
+from iqa_cli.train.schedule import StepCallback, cosine_lr, descend, report_step
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +37,19 @@ log = logging.getLogger(__name__)
 class RobustConfig:
     """Recipe of the robust fine-tuning (stored in the weights metadata)."""
 
+    eps: float = 4.0 / 255.0
+    """L-inf radius of the worst-case perturbation of the distorted image (the inner max)."""
+    pgd_steps: int = 3
+    """Signed-gradient steps of the inner max."""
+    w_necessity: float = 2.0
+    """Weight of the necessity term against the sufficiency term (robustness against accuracy)."""
     steps: int = 300
+    """Fine-tuning steps (each one PGD attack and one optimiser step)."""
+    lr: float = 3e-4
+    """Peak learning rate of the cosine schedule."""
     batch: int = 8
     crop: int = 96
-    lr: float = 3e-4
-    eps: float = 4.0 / 255.0
-    pgd_steps: int = 3
-    w_necessity: float = 2.0
+    """Pairs per step and the side of their crops."""
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -74,35 +82,43 @@ def _batch(images: Sequence[np.ndarray], cfg: RobustConfig, rng: np.random.Gener
         strength = float(rng.uniform(0.0, 1.0)) ** 2
         dists.append(distortions.apply(name, ref, strength, rng))
         refs.append(ref)
-    to_t = lambda xs: torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).float()  # noqa: E731
-    return to_t(refs), to_t(dists)
+    return to_batch(refs), to_batch(dists)
 
 
-def _pgd(
-    student: CausalIQA,
-    ref: torch.Tensor,
+def pgd_delta(
+    objective: Callable[[torch.Tensor], torch.Tensor],
     dist: torch.Tensor,
-    clean: torch.Tensor,
-    cfg: RobustConfig,
+    eps: float,
+    steps: int,
     gen: torch.Generator,
 ) -> torch.Tensor:
-    delta = (torch.rand(dist.shape, generator=gen) * 2 - 1) * cfg.eps
-    step = 2.5 * cfg.eps / max(cfg.pgd_steps, 1)
-    for _ in range(cfg.pgd_steps):
+    """Perturbation ``delta`` (``|delta|_inf <= eps``) of ``dist`` that raises ``objective(clamp(dist + delta))``:
+    a random start in the ball, then ``steps`` signed-gradient steps of ``2.5 eps / steps``."""
+    delta = (torch.rand(dist.shape, generator=gen) * 2 - 1) * eps
+    step = 2.5 * eps / max(steps, 1)
+    for _ in range(steps):
         delta.requires_grad_(True)
-        adv = (dist + delta).clamp(0, 1)
-        gap = (student(ref, adv) - clean).pow(2).sum()
-        (grad,) = torch.autograd.grad(gap, delta)
+        (grad,) = torch.autograd.grad(objective((dist + delta).clamp(0, 1)), delta)
         grad = torch.nan_to_num(grad)
-        delta = (delta.detach() + step * grad.sign()).clamp(-cfg.eps, cfg.eps)
-    return (dist + delta).clamp(0, 1).detach()
+        delta = (delta.detach() + step * grad.sign()).clamp(-eps, eps)
+    return delta
+
+
+def _score_gap(model: CausalIQA, ref: torch.Tensor, clean: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
+    """How far the scores of ``adv`` are from ``clean`` (what the inner max of the training game raises)."""
+    return (model(ref, adv) - clean).pow(2).sum()
+
+
+def _pushed_score(model: CausalIQA, ref: torch.Tensor, direction: float, adv: torch.Tensor) -> torch.Tensor:
+    """The score of ``adv`` signed by ``direction`` (what the minimax head's inner max raises)."""
+    return direction * model(ref, adv).sum()
 
 
 def robust_finetune(
     teacher: CausalIQA,
     images: Sequence[np.ndarray],
     cfg: RobustConfig,
-    on_step: Callable[[int, dict[str, float]], None] | None = None,
+    on_step: StepCallback | None = None,
 ) -> CausalIQA:
     """Fine-tune the soft-ranking student of ``teacher`` with the minimax game; returns it in eval mode."""
     torch.manual_seed(cfg.seed)
@@ -119,32 +135,16 @@ def robust_finetune(
         with torch.no_grad():
             target = teacher(ref, dist)
         clean = student(ref, dist)
-        adv = _pgd(student, ref, dist, clean.detach(), cfg, gen)
+        gap = functools.partial(_score_gap, student, ref, clean.detach())
+        delta = pgd_delta(gap, dist, cfg.eps, cfg.pgd_steps, gen)
+        adv = (dist + delta).clamp(0, 1).detach()
         attacked = student(ref, adv)
         sufficiency = (clean - target).abs().mean() / 100.0
         necessity = (attacked - clean).abs().mean() / 100.0
         loss = sufficiency + cfg.w_necessity * necessity
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(cfg.steps, 1)))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 5.0)
-        opt.step()
-        values = {
-            "loss": float(loss.detach()),
-            "sufficiency": float(sufficiency.detach()),
-            "necessity": float(necessity.detach()),
-        }
-        if on_step is not None:
-            on_step(step + 1, values)
-        if step % 25 == 0:
-            log.info(
-                "robust step %d/%d %.1fs %s",
-                step + 1,
-                cfg.steps,
-                time.perf_counter() - t0,
-                " ".join(f"{k}={v:.4f}" for k, v in values.items()),
-            )
+        descend(opt, params, loss, cosine_lr(cfg.lr, step, cfg.steps))
+        losses = {"loss": loss, "sufficiency": sufficiency, "necessity": necessity}
+        report_step(log, "robust step", step, cfg.steps, losses, t0, every=25, on_step=on_step)
     student.eval()
     return student
 
@@ -171,14 +171,7 @@ def adversarial_features(
         with torch.no_grad():
             clean = float(model(ref, dist))
         direction = -1.0 if clean >= 50.0 else 1.0  # push good down, bad up
-        delta = (torch.rand(dist.shape, generator=gen) * 2 - 1) * eps
-        step = 2.5 * eps / max(steps, 1)
-        for _ in range(steps):
-            delta.requires_grad_(True)
-            score = model(ref, (dist + delta).clamp(0, 1)).sum()
-            (grad,) = torch.autograd.grad(score, delta)
-            grad = torch.nan_to_num(grad)
-            delta = (delta.detach() + direction * step * grad.sign()).clamp(-eps, eps)
+        delta = pgd_delta(functools.partial(_pushed_score, model, ref, direction), dist, eps, steps, gen)
         adv = round_in_ball((dist + delta).clamp(0, 1), dist, eps)
         with torch.no_grad():
             rows.append(model.pooled_features(ref, adv)[0].numpy())

@@ -18,9 +18,8 @@ No human score is used.
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,7 +30,10 @@ from torch import nn
 
 from iqa_cli.models.causal import HEAD_BUFFERS, CausalConfig, CausalIQA
 from iqa_cli.synth import distortions
+from iqa_cli.train.checkpoint import load_checkpoint, save_checkpoint
 from iqa_cli.train.decoder import InterventionDecoder
+from iqa_cli.train.features import to_batch
+from iqa_cli.train.schedule import StepCallback, cosine_lr, descend, report_step
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +108,7 @@ class CropSampler:
                 row.append(im)
             labels.append(k)
             strengths.append(s)
-        tensors = [torch.from_numpy(np.stack(r)).permute(0, 3, 1, 2).float() for r in rows]
+        tensors = [to_batch(r) for r in rows]
         return (*tensors, torch.tensor(labels), torch.tensor(strengths))
 
 
@@ -147,7 +149,10 @@ def losses(
     out["null"] = F.l1_loss(decoder(c_dist, zeros, size), torch.zeros_like(residual)) + F.l1_loss(
         decoder(c_dist, d_a, size), residual
     )
-    out["inv"] = sum(_norm_mse(a, b) for a, b in zip(c_ref, c_dist)) / 3.0
+    inv = _norm_mse(c_ref[0], c_dist[0])
+    for a, b in zip(c_ref[1:], c_dist[1:]):
+        inv = inv + _norm_mse(a, b)
+    out["inv"] = inv / 3.0
     q_a = torch.log(phi_a.mean(dim=1) + 1e-4)
     q_w = torch.log(phi_w.mean(dim=1) + 1e-4)
     out["rank"] = F.relu(0.1 - (q_a - q_w)).mean()
@@ -171,7 +176,7 @@ def train(
     model: CausalIQA | None = None,
     checkpoint: Path | None = None,
     checkpoint_every: int = 250,
-    on_step: Callable[[int, dict[str, float]], None] | None = None,
+    on_step: StepCallback | None = None,
     device: str | torch.device = "cpu",
 ) -> CausalIQA:
     """Self-supervised training; returns the model (heads not fitted yet), on the CPU.
@@ -195,9 +200,11 @@ def train(
         module.to(device)
     params = list(model.parameters()) + list(decoder.parameters()) + list(classifier.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    modules: dict[str, nn.Module] = {"model": model, "decoder": decoder, "classifier": classifier}
     start = 0
     if checkpoint is not None and checkpoint.is_file():
-        start = _load_checkpoint(checkpoint, model, decoder, classifier, opt)
+        # the quality heads are refitted after training: the model keeps its own head buffers
+        start = load_checkpoint(checkpoint, modules, opt, keep={"model": HEAD_BUFFERS})
         log.info("resumed from %s at step %d", checkpoint, start)
     sampler = CropSampler(images, names, cfg.crop, cfg.min_strength)
     model.train()
@@ -206,68 +213,9 @@ def train(
         rng = np.random.default_rng([cfg.seed, step])
         batch = tuple(t.to(device) for t in sampler.sample(cfg.batch, rng))
         out = losses(model, decoder, classifier, batch, cfg)
-        for group in opt.param_groups:  # cosine schedule, a pure function of the step (resumes exactly)
-            group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(cfg.steps, 1)))
-        opt.zero_grad(set_to_none=True)
-        out["total"].backward()
-        torch.nn.utils.clip_grad_norm_(params, 5.0)
-        opt.step()
-        values = {k: float(v.detach()) for k, v in out.items()}
-        if on_step is not None:
-            on_step(step + 1, values)
-        if step % 50 == 0:
-            log.info(
-                "step %d/%d %.1fs %s",
-                step + 1,
-                cfg.steps,
-                time.perf_counter() - t0,
-                " ".join(f"{k}={v:.4f}" for k, v in values.items()),
-            )
+        descend(opt, params, out["total"], cosine_lr(cfg.lr, step, cfg.steps))
+        report_step(log, "step", step, cfg.steps, out, t0, every=50, on_step=on_step)
         if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == cfg.steps):
-            _save_checkpoint(checkpoint, step + 1, model, decoder, classifier, opt)
+            save_checkpoint(checkpoint, step + 1, modules, opt)
     model.eval()
     return model.cpu()
-
-
-def _save_checkpoint(
-    path: Path,
-    step: int,
-    model: nn.Module,
-    decoder: nn.Module,
-    classifier: nn.Module,
-    opt: torch.optim.Optimizer,
-) -> None:
-    from iqa_cli.weights import save_weights
-
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    tensors.update({f"decoder.{k}": v for k, v in decoder.state_dict().items()})
-    tensors.update({f"classifier.{k}": v for k, v in classifier.state_dict().items()})
-    state = opt.state_dict()
-    for pid, st in state["state"].items():
-        for key, value in st.items():
-            if torch.is_tensor(value):
-                tensors[f"opt.{pid}.{key}"] = value.reshape(value.shape or (1,))
-    save_weights(path, tensors, {"model": "checkpoint", "step": step, "config": {}})
-
-
-def _load_checkpoint(
-    path: Path, model: nn.Module, decoder: nn.Module, classifier: nn.Module, opt: torch.optim.Optimizer
-) -> int:
-    from iqa_cli.weights import load_state_strict, read_weights
-
-    tensors, meta = read_weights(path)
-    for prefix, module in (("model.", model), ("decoder.", decoder), ("classifier.", classifier)):
-        sub = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        if module is model:  # quality heads are refitted after training: keep the model's own head buffers
-            own = model.state_dict()
-            sub = {k: v for k, v in sub.items() if k not in HEAD_BUFFERS} | {k: own[k] for k in HEAD_BUFFERS}
-        load_state_strict(module, sub, str(path))
-    state = opt.state_dict()
-    for key, value in tensors.items():
-        if not key.startswith("opt."):
-            continue
-        _, pid, name = key.split(".", 2)
-        st = state["state"].setdefault(int(pid), {})
-        st[name] = value.reshape(()) if name == "step" else value
-    opt.load_state_dict(state)
-    return int(meta["step"])
