@@ -214,3 +214,21 @@ def test_missing_ray_names_the_extra(make_image, tmp_path: Path, monkeypatch: py
 def test_address_needs_the_ray_engine(tmp_path: Path) -> None:
     result = iqa("batch", tmp_path, tmp_path, "--address", "auto", *CPU)
     assert result.exit_code == 2 and "--address needs --engine ray" in result.stderr
+
+
+def test_parquet_sink_keeps_the_rows_of_an_interrupted_run(local_rows) -> None:
+    """Parquet cannot be appended to: an error (or Ctrl-C) inside the run still writes the rows scored so far."""
+    pytest.importorskip("pyarrow")
+    from iqa_cli.api import PairResult
+    from iqa_cli.results import ResultSink
+
+    root, expected = local_rows
+    out = root / "interrupted.parquet"
+    sink = ResultSink(out, "parquet")
+    sink.check_identity(expected[0]["model"], expected[0]["weights"])
+    with pytest.raises(KeyboardInterrupt), sink:
+        for row in expected[:3]:
+            sink.write(PairResult(**{**row, "ref": str(root / row["ref"]), "dist": str(root / row["dist"])}))
+        raise KeyboardInterrupt
+    assert _rows(out) == expected[:3]
+    assert not list(root.glob(".*.tmp"))
