@@ -11,18 +11,16 @@ Example::
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from iqa_cli.errors import ImageError, IQAError, UsageError, WeightsError
+from iqa_cli.errors import ImageError, UsageError, WeightsError
 from iqa_cli.io import DEFAULT_MAX_PIXELS, Image, align_pair, read_image
 from iqa_cli.models.registry import ModelSpec, default_model_name, get_spec, list_specs
+from iqa_cli.results import PairResult
 
 if TYPE_CHECKING:
     import torch
@@ -35,21 +33,6 @@ log = logging.getLogger(__name__)
 Resize = Literal["none", "dist"]
 WEIGHTS_ID_LEN = 12  # hex digits of the weights' sha256 in output rows and summaries
 ImageLike = str | Path | Image | np.ndarray
-
-
-@dataclass(frozen=True)
-class PairResult:
-    """One scored (or failed) pair; the CSV/JSONL row of ``iqa batch``."""
-
-    ref: str
-    dist: str
-    model: str
-    score: float | None
-    error: str | None = None
-    weights: str = "none"  # Scorer.weights_id of the scorer that made the row
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Scorer:
@@ -268,12 +251,6 @@ def list_models() -> list[dict[str, Any]]:
     return out
 
 
-def _load_pair(pair: Pair, resize: Resize, max_pixels: int) -> tuple[np.ndarray, np.ndarray]:
-    ref = read_image(pair.ref, max_pixels=max_pixels)
-    dist = read_image(pair.dist, max_pixels=max_pixels)
-    return align_pair(ref, dist, resize=resize)
-
-
 def score_pairs(
     scorer: Scorer,
     pairs: Iterable[Pair],
@@ -281,37 +258,19 @@ def score_pairs(
     resize: Resize = "none",
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 2,
+    batch_size: int | None = None,
 ) -> Iterator[PairResult]:
-    """Score pairs in order, decoding ahead in worker threads; a bad pair yields a row with its error.
+    """Score pairs in input order, decoding and scoring in worker threads; a bad pair yields a row with its error.
 
     Args:
         scorer: a loaded model.
         pairs: (ref, dist) paths.
         resize: size-mismatch policy.
         max_pixels: decompression-bomb guard per image.
-        workers: decoding threads (OpenCV releases the GIL while decoding).
+        workers: threads that decode (OpenCV releases the GIL) and score, overlapped.
+        batch_size: at most this many same-size pairs per forward pass (default 1: bit-identical to
+            :meth:`Scorer.score`; larger batches are for GPUs, see :mod:`iqa_cli.pipeline`).
     """
-    if workers < 1:
-        raise UsageError(f"workers must be at least 1, got {workers}")
-    items = list(pairs)
-    wid = scorer.weights_id
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        window = workers * 2
-        futures = [pool.submit(_load_pair, p, resize, max_pixels) for p in items[:window]]
-        for i, pair in enumerate(items):
-            if i + window < len(items):
-                futures.append(pool.submit(_load_pair, items[i + window], resize, max_pixels))
-            t0 = time.perf_counter()
-            try:
-                ref, dist = futures[i].result()
-                value = scorer._score_arrays(ref, dist)
-                result = PairResult(str(pair.ref), str(pair.dist), scorer.name, value, None, wid)
-            except IQAError as exc:
-                result = PairResult(str(pair.ref), str(pair.dist), scorer.name, None, str(exc), wid)
-            except (RuntimeError, ValueError, MemoryError) as exc:  # torch/numpy failures on odd inputs
-                log.debug("pair %s failed", pair, exc_info=True)
-                error = f"{type(exc).__name__}: {exc}"
-                result = PairResult(str(pair.ref), str(pair.dist), scorer.name, None, error, wid)
-            futures[i] = None  # type: ignore[call-overload]  # free decoded pixels
-            log.debug("scored %s in %.3fs", pair.dist, time.perf_counter() - t0)
-            yield result
+    from iqa_cli.pipeline import run_pipeline
+
+    yield from run_pipeline(scorer, pairs, resize=resize, max_pixels=max_pixels, workers=workers, batch_size=batch_size)

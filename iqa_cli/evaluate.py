@@ -11,7 +11,7 @@ import numpy as np
 from iqa_cli.errors import UsageError
 
 if TYPE_CHECKING:
-    from iqa_cli.api import PairResult
+    from iqa_cli.results import PairResult
 
 
 def run_evaluate(

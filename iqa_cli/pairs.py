@@ -177,7 +177,7 @@ def read_pairs_csv(csv_path: str | Path, root: Path | None = None) -> Pairing:
     checked for existence here: the scorer reports missing files per row.
 
     Args:
-        csv_path: The CSV file (UTF-8, optional BOM).
+        csv_path: The CSV file (UTF-8, optional BOM), or a Parquet file (``.parquet``/``.pq``, same columns).
         root: Folder that relative paths are resolved against.
 
     Returns:
@@ -188,8 +188,9 @@ def read_pairs_csv(csv_path: str | Path, root: Path | None = None) -> Pairing:
             ``ref`` or ``dist`` cell.
     """
     from iqa_cli.datasets.table import read_pair_table
+    from iqa_cli.parquet_io import is_parquet
 
-    rows = read_pair_table(csv_path, "pairs CSV", root=root)
+    rows = read_pair_table(csv_path, "pairs Parquet" if is_parquet(csv_path) else "pairs CSV", root=root)
     return Pairing(pairs=[Pair(r.ref, r.dist) for r in rows], unmatched_ref=[], unmatched_dist=[], mode="csv")
 
 

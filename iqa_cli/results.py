@@ -16,6 +16,10 @@ Rules:
     - New rows are appended and flushed one by one (a killed run loses nothing written). When a pair has several
       rows (``retry_failed`` re-scored an error row, or an interrupted retry), its last row wins; when the sink
       closes cleanly the file is rewritten atomically with one row per pair (the winning row, first-seen order).
+    - Parquet (``fmt="parquet"``, a file only) follows the same rules, but a Parquet file cannot be appended to: the
+      rows are kept in memory and the file is rewritten atomically (old rows, then new, last row per pair) when the
+      sink closes, also after an error or Ctrl-C inside the run; a run killed outright keeps the previous file but
+      loses its own rows (:mod:`iqa_cli.parquet_io`).
 """
 
 from __future__ import annotations
@@ -23,19 +27,35 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from iqa_cli.atomic import new_file_mode
 from iqa_cli.errors import IQAError, UsageError
 from iqa_cli.output import Format, RowWriter, read_rows
 
 if TYPE_CHECKING:
-    from iqa_cli.api import PairResult
     from iqa_cli.pairs import Pair
 
+
+@dataclass(frozen=True)
+class PairResult:
+    """One scored (or failed) pair; the CSV/JSONL row of ``iqa batch``."""
+
+    ref: str
+    dist: str
+    model: str
+    score: float | None
+    error: str | None = None
+    weights: str = "none"  # Scorer.weights_id of the scorer that made the row
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 Key = tuple[str, str]
+SinkFormat = Literal["csv", "jsonl", "parquet"]
 
 
 def pair_key(ref: str | Path, dist: str | Path) -> Key:
@@ -80,6 +100,15 @@ def check_output_path(path: Path, option: str = "-o") -> None:
         raise UsageError(f"{option} {path}: not writable here — check its permissions or choose another path")
 
 
+def _read_output(path: Path, fmt: SinkFormat) -> list[dict[str, Any]]:
+    """Rows of an existing output file (none when it does not exist), checked to be an iqa output of ``fmt``."""
+    if fmt == "parquet":
+        from iqa_cli.parquet_io import read_rows as read_parquet_rows
+
+        return read_parquet_rows(path)
+    return read_rows(path, fmt)
+
+
 @dataclass(frozen=True)
 class SinkSummary:
     """Tally of a batch after the sink closed.
@@ -117,26 +146,32 @@ class ResultSink:
     def __init__(
         self,
         output: Path | None,
-        fmt: Format,
+        fmt: SinkFormat,
         *,
         resume: bool = False,
         retry_failed: bool = False,
         stream: IO[str] | None = None,
     ) -> None:
-        if fmt not in ("csv", "jsonl"):
-            raise UsageError(f"unknown output format {fmt!r}: expected csv or jsonl")
+        if fmt not in ("csv", "jsonl", "parquet"):
+            raise UsageError(f"unknown output format {fmt!r}: expected csv, jsonl or parquet")
         if (resume or retry_failed) and output is None:
             raise UsageError("--resume and --retry-failed need --output FILE")
+        if fmt == "parquet" and output is None:
+            raise UsageError("--format parquet needs --output FILE (Parquet is not written to stdout)")
+        if fmt == "parquet":
+            from iqa_cli.parquet_io import require_pyarrow
+
+            require_pyarrow()  # before any work, not when the rows are written
         if output is not None:
             check_output_path(output)
         elif stream is None and sys.stdout is None:  # started with stdout closed (`>&-`)
             raise IQAError("stdout is closed: there is nowhere to write the rows — give -o FILE")
         self.output = output
         self._folder = (os.path.dirname(output) or ".") if output is not None else None  # rows are relative to it
-        self.fmt: Format = fmt
+        self.fmt: SinkFormat = fmt
         self.retry_failed = retry_failed
         self._stream_arg = stream
-        self._old: list[dict[str, Any]] = read_rows(output, fmt) if (resume or retry_failed) and output else []
+        self._old: list[dict[str, Any]] = _read_output(output, fmt) if (resume or retry_failed) and output else []
         self._latest: dict[Key, dict[str, Any]] = {}
         self._order: list[Key] = []
         for row in self._old:
@@ -145,6 +180,7 @@ class ResultSink:
         self._identity: tuple[str, str] | None = None
         self._fh: IO[str] | None = None
         self._writer: RowWriter | None = None
+        self._open = False
         self.scored = self.failed = self.skipped = self.retried = 0
 
     def _remember(self, row: dict[str, Any]) -> None:
@@ -189,18 +225,21 @@ class ResultSink:
         return todo
 
     def __enter__(self) -> ResultSink:
+        self._open = True
+        if self.fmt == "parquet":  # rows kept (self._latest) and written when the sink closes
+            return self
         if self.output is None:
             stream = self._stream_arg if self._stream_arg is not None else sys.stdout
-            self._writer = RowWriter(stream, self.fmt)
+            self._writer = RowWriter(stream, self._text_format)
             return self
         append = self.output.exists() and self._n_old_rows > 0
         self._fh = open(self.output, "a" if append else "w", encoding="utf-8", newline="")
-        self._writer = RowWriter(self._fh, self.fmt, header=not append)
+        self._writer = RowWriter(self._fh, self._text_format, header=not append)
         return self
 
     def write(self, result: PairResult) -> None:
         """Write one row (flushed) and count it."""
-        if self._writer is None:
+        if not self._open:
             raise RuntimeError("ResultSink.write outside its `with` block")
         row = result.as_dict()
         if self._identity is not None and (row["model"], row["weights"]) != self._identity:
@@ -210,7 +249,8 @@ class ResultSink:
             )
         if self._folder is not None:
             row["ref"], row["dist"] = path_in_file(row["ref"], self._folder), path_in_file(row["dist"], self._folder)
-        self._writer.write(row)
+        if self._writer is not None:
+            self._writer.write(row)
         self._remember(row)
         if row["error"] is None:
             self.scored += 1
@@ -218,11 +258,23 @@ class ResultSink:
             self.failed += 1
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._open = False
+        self._writer = None
+        if self.fmt == "parquet":
+            if self.output is not None and (self.written or not self.output.exists()):
+                self._compact()  # also after an error inside the run: the rows scored so far are kept
+            return
         if self._fh is not None:
             self._fh.close()
             self._fh = None
         if exc_type is None and self.output is not None and len(self._latest) < self._n_old_rows + self.written:
             self._compact()
+
+    @property
+    def _text_format(self) -> Format:
+        if self.fmt == "parquet":
+            raise RuntimeError("Parquet rows are not written as text")
+        return self.fmt
 
     @property
     def written(self) -> int:
@@ -234,10 +286,17 @@ class ResultSink:
             return
         fd, tmp = tempfile.mkstemp(dir=self.output.parent, prefix=f".{self.output.name}.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                writer = RowWriter(fh, self.fmt)
-                for key in self._order:
-                    writer.write(self._latest[key])
+            rows = [self._latest[key] for key in self._order]
+            if self.fmt == "parquet":
+                from iqa_cli.parquet_io import write_rows
+
+                os.close(fd)
+                write_rows(Path(tmp), rows)
+            else:
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                    writer = RowWriter(fh, self._text_format)
+                    for row in rows:
+                        writer.write(row)
             os.chmod(tmp, new_file_mode())
             os.replace(tmp, self.output)
         finally:

@@ -34,6 +34,19 @@ class OutFormat(str, Enum):
     jsonl = "jsonl"
 
 
+class BatchFormat(str, Enum):
+    """``iqa batch`` also writes Parquet (needs -o and pyarrow); other commands write CSV / JSON Lines only."""
+
+    csv = "csv"
+    jsonl = "jsonl"
+    parquet = "parquet"
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class MatchMode(str, Enum):
     auto = "auto"
     path = "path"

@@ -1,4 +1,4 @@
-"""The one reader of ``ref,dist[,score]`` tables.
+"""The one reader of ``ref,dist[,score]`` tables (CSV, or Parquet through :mod:`iqa_cli.parquet_io`).
 
 It serves pairs lists (``iqa batch --pairs``), score tables (``iqa evaluate`` and ``iqa fit`` on a generic CSV)
 and label tables (``iqa attack --labels``), so the three follow one set of rules:
@@ -41,13 +41,30 @@ class TableRow:
     line: int
 
 
+def _read_cells(path: Path, what: str) -> list[tuple[int, list[str]]]:
+    """``(line, cells)`` of every row, the header first; a Parquet file (by suffix) as its column names then rows."""
+    from iqa_cli.parquet_io import is_parquet, read_cells
+
+    if is_parquet(path):
+        return read_cells(path, what)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            return [(reader.line_num, row) for row in reader]
+    except FileNotFoundError as exc:
+        raise DatasetError(f"{what} '{path}' not found — check the path") from exc
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"cannot read {what} '{path}': {exc}") from exc
+
+
 def read_pair_table(
     path: str | Path, what: str = "CSV", *, score: bool = False, root: Path | None = None
 ) -> list[TableRow]:
     """Read a ``ref,dist`` (or, with ``score``, ``ref,dist,score``) table.
 
     Args:
-        path: The CSV file.
+        path: The CSV file, or a Parquet file (``.parquet``/``.pq``: its columns as the header, rows numbered
+            as lines from 2; needs pyarrow).
         what: What the table is, for messages, e.g. ``"pairs CSV"``.
         score: Require a ``score`` column of finite numbers.
         root: Folder that relative paths are resolved against (default: the table's folder).
@@ -61,14 +78,7 @@ def read_pair_table(
     """
     path = Path(path)
     base = Path(root) if root is not None else path.parent
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
-    except FileNotFoundError as exc:
-        raise DatasetError(f"{what} '{path}' not found — check the path") from exc
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(f"cannot read {what} '{path}': {exc}") from exc
+    rows = [(line, row) for line, row in _read_cells(path, what) if any(cell.strip() for cell in row)]
     names = ("ref", "dist", "score") if score else ("ref", "dist")
     columns = ",".join(names)
     if not rows:

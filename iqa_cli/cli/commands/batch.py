@@ -1,4 +1,4 @@
-"""``iqa batch``: many pairs -> one flushed row per pair (CSV / JSON Lines) via iqa_cli.results.ResultSink.
+"""``iqa batch``: many pairs -> one row per pair (CSV / JSON Lines / Parquet) via iqa_cli.results.ResultSink.
 
 The rows, resume and the tally live in the library (:mod:`iqa_cli.batch`, :mod:`iqa_cli.results`); this command
 checks the options, shows progress, prints the summary on stderr and turns failed rows into exit code 1. Each option
@@ -22,7 +22,9 @@ def batch(
     dist_dir: Annotated[Path | None, opt.path_argument("Folder of distorted images.")] = None,
     pairs_csv: Annotated[
         Path | None,
-        opt.path_option("--pairs", help="CSV with columns ref,dist (instead of two folders).", dir_okay=False),
+        opt.path_option(
+            "--pairs", help="CSV or Parquet (.parquet) with columns ref,dist (instead of two folders).", dir_okay=False
+        ),
     ] = None,
     match: Annotated[
         opt.MatchMode,
@@ -33,7 +35,9 @@ def batch(
         ),
     ] = opt.MatchMode.auto,
     output: opt.RowsOutputOpt = None,
-    fmt: opt.FormatOpt = opt.OutFormat.csv,
+    fmt: Annotated[
+        opt.BatchFormat, typer.Option("--format", "-f", help="csv, jsonl, or parquet (needs -o and pyarrow).")
+    ] = opt.BatchFormat.csv,
     resume: Annotated[
         bool,
         typer.Option(
@@ -53,7 +57,7 @@ def batch(
     device: opt.DeviceOpt = "auto",
     resize: opt.ResizeOpt = opt.ResizePolicy.none,
     max_pixels: opt.MaxPixelsOpt = 100_000_000,
-    workers: Annotated[int, typer.Option("--workers", help="Image-decoding threads.", min=1)] = 2,
+    workers: Annotated[int, typer.Option("--workers", help="Threads that decode and score (local engine).", min=1)] = 2,
     progress: Annotated[
         bool,
         typer.Option(
@@ -61,8 +65,18 @@ def batch(
             help="Progress bar on stderr (terminal only; not while rows print to that same terminal).",
         ),
     ] = True,
+    engine: Annotated[
+        opt.Engine, typer.Option("--engine", help='local, or ray (Ray Data; pip install "iqa-cli\\[ray]").')
+    ] = opt.Engine.local,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster to join (auto, ray://HOST:10001); --engine ray only.")
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", help="Same-size pairs per forward pass (default 1: exact; more for GPUs).", min=1),
+    ] = None,
 ) -> None:
-    """Score many pairs to CSV or JSON Lines (ref, dist, model, weights, score, error), one flushed row per pair."""
+    """Score many pairs to CSV, JSON Lines or Parquet (ref, dist, model, weights, score, error), locally or on Ray."""
     if pairs_csv is None and (ref_dir is None or dist_dir is None):
         raise typer.BadParameter("give REF_DIR and DIST_DIR, or --pairs FILE")
     if pairs_csv is not None and (ref_dir is not None or dist_dir is not None):
@@ -71,6 +85,8 @@ def batch(
         raise typer.BadParameter("--resume and --retry-failed need --output FILE")
     if retry_failed and not resume:
         raise typer.BadParameter("--retry-failed goes with --resume (it re-scores error rows of the -o file)")
+    if address is not None and engine is not opt.Engine.ray:
+        raise typer.BadParameter("--address needs --engine ray")
 
     from iqa_cli.api import load_model
     from iqa_cli.batch import discover, run_batch
@@ -86,7 +102,13 @@ def batch(
     if not pairing.pairs:
         where = str(pairs_csv) if pairs_csv is not None else f"{ref_dir} and {dist_dir}"
         raise PairingError(f"no (ref, dist) pairs found in {where} — check the folders and --match (path/prefix)")
-    scorer = load_model(model, weights=weights, device=device)
+    from iqa_cli.ray_engine import RayOptions, import_ray
+
+    ray = RayOptions(address=address, device=device) if engine is opt.Engine.ray else None
+    if ray is not None:
+        import_ray()  # a missing extra is reported before any work; the actors load the model
+    # with Ray, the driver's copy (CPU) only names the model and weights for the -o file's identity check
+    scorer = load_model(model, weights=weights, device=device if ray is None else "cpu")
     sink.check_identity(scorer.name, scorer.weights_id)
     todo = sink.plan(pairing.pairs)
     if resume:
@@ -95,7 +117,15 @@ def batch(
     with Progress(console, progress, rows_on_stdout=output is None) as bar:
         bar.start("scoring", len(todo))
         summary = run_batch(
-            scorer, todo, sink, resize=resize.value, max_pixels=max_pixels, workers=workers, on_result=bar.advance
+            scorer,
+            todo,
+            sink,
+            resize=resize.value,
+            max_pixels=max_pixels,
+            workers=workers,
+            batch_size=batch_size,
+            ray=ray,
+            on_result=bar.advance,
         )
     rows = summary.rows
     console.print(

@@ -1,0 +1,261 @@
+"""Throughput of ``iqa batch`` against a decode-only pass over the same files, in the same run.
+
+For each format (PNG, JPEG) the script writes ``--pairs`` 512x384 (ref, dist) pairs into a temporary folder:
+references are crops of ``../shared/data/pristine`` images (synthetic textures when that folder is absent), the
+distorted images come from :mod:`iqa_cli.synth.distortions` (blur, noise, JPEG, ... at mixed strengths). Then:
+
+- **decode-only**: every pair read and aligned exactly as ``iqa batch`` reads it (``read_image`` + ``align_pair``),
+  in ``--workers`` threads, nothing scored: the rate a pipeline can at best approach on this machine;
+- **iqa batch**: the real command in a subprocess (default model, ``--device cpu``, ``--workers``), wall clock
+  including start-up, and the rate of its own scoring loop (the summary line on stderr); ``ratio`` = wall-clock
+  pairs/s over decode-only pairs/s, ``loop_ratio`` the same without start-up. CPU ms per pair of both (less
+  sensitive than rates to other jobs on a shared machine) are reported beside them;
+- ``--ray``: ``iqa batch --engine ray`` on the same pairs (JSON Lines, so scores compare at full precision), with
+  and without Ray's start-up, and whether every score is bit-identical to the local engine's;
+- GPU (when CUDA is available, else skipped and said so): pairs/s of the model at batch 1 vs batched, decoded
+  pairs in memory.
+
+Usage: python bench/batch.py [--pairs 600] [--formats png,jpeg] [--workers 2] [--ray] [--ray-pairs 2000]
+       [--keep DIR] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from iqa_cli.io import align_pair, read_image  # noqa: E402
+from iqa_cli.synth import distortions  # noqa: E402  (the one import of the distortion registry)
+
+PRISTINE = ROOT.parent / "shared" / "data" / "pristine"
+SIZE = (384, 512)  # (H, W)
+KINDS = ("gaussian_blur", "white_noise", "jpeg", "motion_blur", "colour_noise", "contrast_decrease")
+
+
+def _sources() -> list[np.ndarray]:
+    files = sorted((PRISTINE / "kodak24").glob("*.png")) + sorted((PRISTINE / "urban100").glob("*.png"))[:16]
+    out = []
+    for f in files:
+        img = read_image(f).pixels
+        if img.shape[0] >= SIZE[0] and img.shape[1] >= SIZE[1] and img.shape[2] == 3:
+            out.append(img)
+    if not out:  # no shared data: synthetic textures
+        rng = np.random.default_rng(0)
+        y, x = np.mgrid[0 : SIZE[0] * 2, 0 : SIZE[1] * 2].astype(np.float32)
+        for _ in range(8):
+            freq = rng.uniform(0.01, 0.2, 3)
+            img = np.stack([0.5 + 0.3 * np.sin(freq[c] * x + c) * np.cos(freq[2 - c] * y) for c in range(3)], axis=2)
+            out.append(np.clip(img + 0.05 * rng.random(img.shape), 0, 1).astype(np.float32))
+    return out
+
+
+def _write(path: Path, pixels: np.ndarray) -> None:
+    u8 = np.rint(np.clip(pixels, 0, 1) * 255).astype(np.uint8)[..., ::-1]
+    params = [cv2.IMWRITE_JPEG_QUALITY, 90] if path.suffix == ".jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    if not cv2.imwrite(str(path), np.ascontiguousarray(u8), params):
+        raise OSError(f"cannot write {path}")
+
+
+def make_pairs(folder: Path, n: int, ext: str, seed: int = 0) -> tuple[Path, Path]:
+    """``n`` pairs ``ref/NNNNN.ext`` / ``dist/NNNNN.ext`` of 512x384 crops and their distortions."""
+    ref_dir, dist_dir = folder / "ref", folder / "dist"
+    ref_dir.mkdir(parents=True, exist_ok=True)
+    dist_dir.mkdir(parents=True, exist_ok=True)
+    sources = _sources()
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        src = sources[i % len(sources)]
+        y0 = int(rng.integers(0, src.shape[0] - SIZE[0] + 1))
+        x0 = int(rng.integers(0, src.shape[1] - SIZE[1] + 1))
+        ref = np.ascontiguousarray(src[y0 : y0 + SIZE[0], x0 : x0 + SIZE[1]])
+        dist = distortions.apply(KINDS[i % len(KINDS)], ref, float(rng.uniform(0.2, 0.8)), rng)
+        _write(ref_dir / f"{i:05d}{ext}", ref)
+        _write(dist_dir / f"{i:05d}{ext}", dist)
+    return ref_dir, dist_dir
+
+
+def decode_only(ref_dir: Path, dist_dir: Path, workers: int) -> tuple[float, float]:
+    """Pairs/s of reading and aligning every pair in ``workers`` threads (nothing scored), and CPU ms per pair."""
+    names = sorted(p.name for p in dist_dir.iterdir())
+
+    def load(name: str) -> tuple[int, ...]:
+        r, d = align_pair(read_image(ref_dir / name), read_image(dist_dir / name))
+        return r.shape
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(load, names):
+            pass
+    return len(names) / (time.perf_counter() - t0), 1000 * (time.process_time() - c0) / len(names)
+
+
+def run_batch(ref_dir: Path, dist_dir: Path, out: Path, workers: int, extra: list[str]) -> dict[str, float]:
+    """Wall-clock and in-loop pairs/s of the real ``iqa batch`` command in a subprocess."""
+    n = sum(1 for _ in dist_dir.iterdir())
+    cmd = [sys.executable, "-m", "iqa_cli", "batch", str(ref_dir), str(dist_dir), "-o", str(out)]
+    cmd += ["--device", "cpu", "--workers", str(workers), "--no-progress", *extra]
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    if res.returncode != 0:
+        raise RuntimeError(f"iqa batch failed ({res.returncode}): {res.stderr[-2000:]}")
+    m = re.search(r"(\d+) scored, (\d+) failed.* in ([0-9.]+)s", res.stderr)
+    if m is None or int(m.group(1)) != n:
+        raise RuntimeError(f"unexpected summary: {res.stderr[-2000:]}")
+    loop = float(m.group(3))
+    return {
+        "wall_s": round(wall, 2),
+        "pairs_per_s": round(n / wall, 1),
+        "loop_pairs_per_s": round(n / loop, 1),
+        "cpu_ms_per_pair": round(1000 * cpu / n, 2),  # whole process, start-up included (Ray: driver only)
+    }
+
+
+def _scores(path: Path) -> dict[tuple[str, str], float | None]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {(r["ref"], r["dist"]): r["score"] for r in rows}
+
+
+def gpu_batching(folder: Path, n: int = 256, sizes: tuple[int, ...] = (1, 8, 32)) -> dict:
+    """Pairs/s of the model on CUDA at each batch size (decoded pairs in memory) and agreement with batch 1."""
+    import torch
+
+    from iqa_cli.api import load_model
+    from iqa_cli.io import to_tensor
+
+    scorer = load_model(device="cuda")
+    names = sorted(p.name for p in (folder / "dist").iterdir())[:n]
+    pairs = [align_pair(read_image(folder / "ref" / m), read_image(folder / "dist" / m)) for m in names]
+    ref = torch.cat([to_tensor(r) for r, _ in pairs]).cuda()
+    dist = torch.cat([to_tensor(d) for _, d in pairs]).cuda()
+    out: dict = {"pairs": len(pairs), "gpu": torch.cuda.get_device_name()}
+    base = None
+    with torch.inference_mode():
+        for bs in sizes:
+            for _ in range(2):  # warm-up, then timed
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                scores = torch.cat([scorer.module(ref[i : i + bs], dist[i : i + bs]) for i in range(0, len(pairs), bs)])
+                torch.cuda.synchronize()
+                dt = time.perf_counter() - t0
+            base = scores if base is None else base
+            out[f"batch_{bs}"] = {
+                "pairs_per_s": round(len(pairs) / dt, 1),
+                "identical_to_batch_1": int((scores == base).sum()),
+                "max_abs_diff": float((scores - base).abs().max()),
+            }
+    return out
+
+
+def ray_vs_local(folder: Path, tmp: Path) -> dict:
+    """Ray engine vs local engine on the same pairs: CLI wall clock (with Ray's start-up), in-process rates with
+    Ray already started, and whether every score is bit-identical."""
+    n = sum(1 for _ in (folder / "dist").iterdir())
+    local_out, ray_out = tmp / "local.jsonl", tmp / "ray.jsonl"
+    local = run_batch(folder / "ref", folder / "dist", local_out, 2, ["-f", "jsonl"])
+    ray_cli = run_batch(folder / "ref", folder / "dist", ray_out, 2, ["-f", "jsonl", "--engine", "ray"])
+    a, b = _scores(local_out), _scores(ray_out)
+    identical = sum(1 for k, v in a.items() if k in b and b[k] == v and v is not None)
+    # in-process, start-up excluded: Ray started first (timed apart), then both engines on the same pairs
+    import ray
+
+    from iqa_cli.api import load_model
+    from iqa_cli.pairs import pair_folders
+    from iqa_cli.pipeline import run_pipeline
+    from iqa_cli.ray_engine import score_pairs_ray
+
+    pairs = pair_folders(folder / "ref", folder / "dist").pairs
+    t0 = time.perf_counter()
+    env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    startup = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    n_ray = sum(1 for _ in score_pairs_ray(pairs, model=None, weights=None, device="cpu"))
+    ray_loop = time.perf_counter() - t0
+    ray.shutdown()
+    scorer = load_model(device="cpu")
+    t0 = time.perf_counter()
+    n_local = sum(1 for _ in run_pipeline(scorer, pairs, workers=2))
+    local_loop = time.perf_counter() - t0
+    assert n_ray == n_local == n
+    return {
+        "pairs": n,
+        "local_cli": local,
+        "ray_cli": ray_cli,
+        "ray_vs_local_cli_wall": round(ray_cli["pairs_per_s"] / local["pairs_per_s"], 3),
+        "ray_startup_s": round(startup, 2),
+        "local_in_process_pairs_per_s": round(n / local_loop, 1),
+        "ray_in_process_pairs_per_s": round(n / ray_loop, 1),
+        "ray_vs_local_in_process": round(local_loop / ray_loop, 3),
+        "scores_bit_identical": f"{identical}/{n}",
+    }
+
+
+def _folder(base: Path, fmt: str, n: int) -> Path:
+    folder = base / f"{fmt}-{n}"
+    if not (folder / "dist").is_dir() or sum(1 for _ in (folder / "dist").iterdir()) != n:
+        t0 = time.perf_counter()
+        make_pairs(folder, n, {"png": ".png", "jpeg": ".jpg"}[fmt])
+        print(f"[{fmt}] wrote {n} pairs in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    return folder
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=int, default=600)
+    ap.add_argument("--formats", default="png,jpeg")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=1, help="alternate decode-only and iqa batch this many times")
+    ap.add_argument("--ray", action="store_true", help="also the Ray engine vs the local one (PNG, --ray-pairs)")
+    ap.add_argument("--ray-pairs", type=int, default=2000)
+    ap.add_argument("--skip-local", action="store_true", help="only the --ray and GPU parts")
+    ap.add_argument("--keep", type=Path, default=None, help="write the pairs here (reused if present)")
+    args = ap.parse_args()
+    results: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(prefix="iqa-bench-batch-") as tmp:
+        base = args.keep or Path(tmp)
+        for fmt in [] if args.skip_local else args.formats.split(","):
+            folder = _folder(base, fmt, args.pairs)
+            rows = []
+            for _ in range(args.repeats):
+                dec, dec_cpu = decode_only(folder / "ref", folder / "dist", args.workers)
+                b = run_batch(folder / "ref", folder / "dist", Path(tmp) / f"{fmt}.csv", args.workers, [])
+                rows.append({"decode_only_pairs_per_s": round(dec, 1), "decode_cpu_ms_per_pair": round(dec_cpu, 2)})
+                rows[-1] |= {**b, "ratio": round(b["pairs_per_s"] / dec, 3)}
+                rows[-1]["loop_ratio"] = round(b["loop_pairs_per_s"] / dec, 3)
+                print(f"[{fmt}] {rows[-1]}", file=sys.stderr)
+            results[fmt] = rows
+        import torch
+
+        if torch.cuda.is_available():
+            results["gpu"] = gpu_batching(_folder(base, "png", args.pairs))
+        else:
+            results["gpu"] = "skipped: CUDA is not available on this machine"
+        print(f"[gpu] {results['gpu']}", file=sys.stderr)
+        if args.ray:
+            results["ray"] = ray_vs_local(_folder(base, "png", args.ray_pairs), Path(tmp))
+            print(f"[ray] {results['ray']}", file=sys.stderr)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
