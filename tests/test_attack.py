@@ -441,3 +441,13 @@ def test_cli_reports_no_progress_instead_of_robustness(tmp_path: Path) -> None:
     assert "no progress: the attack found no image that beats the clean one" in result.stderr
     summary = json.loads(runner.invoke(app, [*args, "--steps", "3", "--json"]).stdout)
     assert summary["no_progress"] == 1 and summary["pairs"][0]["no_progress"] is True
+
+
+def test_restarts_add_candidates_and_are_checked() -> None:
+    ref, _ = images()
+    s = scorer(Bump())
+    one = attack_pair(s, ref, ref.clone(), eps=1 / 255, steps=3, method="pgd-up")
+    three = attack_pair(s, ref, ref.clone(), eps=1 / 255, steps=3, method="pgd-up", restarts=3)
+    assert three.attacked_score >= one.attacked_score and three.linf <= 1 / 255 + 1e-6  # one rung: a superset
+    with pytest.raises(UsageError, match="--restarts"):
+        attack_pair(s, ref, ref.clone(), eps=1 / 255, restarts=0)
