@@ -203,7 +203,7 @@ def _print_summary(console: Any, s: dict[str, Any], rows: list[Any]) -> None:
     head = (
         f"iqa: {s['method']} attack with {s['model']} on {s['device']}: eps {budgets}, "
         f"{s['steps']} step(s){' per rung' if s['steps'] > 1 else ''}, {s['restarts']} run(s) per rung, "
-        f"{'8-bit rounded' if s['rounded_8bit'] else 'not rounded'}"
+        f"{'8-bit rounded' if s['rounded_8bit'] else 'not rounded'}, {s['elapsed']:.1f}s"
     )
     if s["center_rule"]:
         head += f"; reflected about {_fmt(s['center'])} ({s['center_rule']})"
@@ -223,8 +223,9 @@ def _print_summary(console: Any, s: dict[str, Any], rows: list[Any]) -> None:
             console.print(line)
             continue
         console.print(
-            f"iqa: {at}{part['attacked']} attacked, {part['failed']} failed, {part['no_progress']} without progress "
-            f"(the attack found nothing: a zero shift there is not robustness); mean |shift| "
+            f"iqa: {at}{part['attacked']} attacked, {part['failed']} failed, {part['no_progress']} without progress"
+            f"{' (the attack found nothing there: their zero shift is not robustness)' if part['no_progress'] else ''}"
+            f"; mean |shift| "
             f"{_fmt(part['mean_abs_shift'])} = {_fmt(part['shift_over_spread'], '.3g')} of the clean scores' spread "
             f"(std {_fmt(part['clean_std'])}); SRCC attacked vs clean {_fmt(part['srcc_attacked_vs_clean'], '.4f')}; "
             f"{part['nan_grad_fallbacks']} gradient fallback(s)"
