@@ -1,11 +1,14 @@
 """Robustness benchmark: the score reflection attack on development-condition pairs of held-out Kodak images.
 
-For each model and eps (2/255, 4/255; 10 PGD steps; the adversarial image rounded to 8 bits before re-scoring) it
+For each model and eps (2/255, 4/255; 10 PGD steps per rung of the attack's eps ladder 1/255, 2/255, 4/255, warm
+started from the best image of the rung below; every iterate rounded to 8 bits and re-scored, the best kept) it
 reports the mean |score shift| as a fraction of the clean scores' spread (std), the SRCC of attacked vs clean scores,
 and the SRCC of clean and attacked scores against the condition scores. The reflection point of each row is the
 scale midpoint for bounded scales (causal-iqa 50, SSIM/MS-SSIM/HaarPSI 0.5) and the median clean score otherwise.
+``no_progress`` counts the pairs where the attack found no image better than the clean one (their shift is 0 because
+the attack found nothing, not because the model resisted).
 
-Usage: python bench/robustness.py [--images 4] [--max-side 288] [--median-center]
+Usage: python bench/robustness.py [--images 4] [--max-side 288] [--median-center] [--restarts 1]
        [--models causal-iqa,causal-iqa-robust,ssim,ms-ssim,haarpsi]
 """
 
@@ -23,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from iqa_cli.api import load_model  # noqa: E402
-from iqa_cli.attack import attack_pair, reflection_center  # noqa: E402
+from iqa_cli.attack import attack_budgets, reflection_center  # noqa: E402
 from iqa_cli.eval import srcc  # noqa: E402
 from iqa_cli.synth.devset import (  # noqa: E402
     CONDITIONS_FILE,
@@ -42,7 +45,8 @@ def main() -> None:
     ap.add_argument("--max-side", type=int, default=288)
     ap.add_argument("--models", default="causal-iqa,causal-iqa-robust,ssim,ms-ssim,haarpsi")
     ap.add_argument("--eps", default="2,4", help="budgets in 8-bit levels")
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=10, help="PGD steps per rung of the eps ladder")
+    ap.add_argument("--restarts", type=int, default=1, help="PGD runs per rung (the first warm-started)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--median-center", action="store_true", help="reflect about the median clean score for every model")
     ap.add_argument("--out", type=Path, default=Path("bench/out/robustness.json"))
@@ -68,23 +72,25 @@ def main() -> None:
         clean_time = (time.perf_counter() - t0) / len(tensors)
         center = float(np.median(clean)) if args.median_center else reflection_center(scorer.spec, clean.tolist())
         sign = 1.0 if scorer.higher_is_better else -1.0
-        for eps_levels in (float(e) for e in args.eps.split(",")):
-            gen = torch.Generator().manual_seed(0)
-            attacked = np.array(
-                [
-                    attack_pair(
-                        scorer,
-                        r,
-                        d,
-                        eps=eps_levels / 255.0,
-                        steps=args.steps,
-                        method="reflect",
-                        center=center,
-                        generator=gen,
-                    ).attacked_score
-                    for r, d in tensors
-                ]
+        levels = sorted(float(e) for e in args.eps.split(","))
+        t1 = time.perf_counter()
+        per_pair = [
+            attack_budgets(
+                scorer,
+                r,
+                d,
+                budgets=[e / 255.0 for e in levels],
+                steps=args.steps,
+                restarts=args.restarts,
+                method="reflect",
+                center=center,
+                generator=torch.Generator().manual_seed(0),
             )
+            for r, d in tensors
+        ]
+        attack_time = (time.perf_counter() - t1) / len(tensors)
+        for i, eps_levels in enumerate(levels):
+            attacked = np.array([res[i].attacked_score for res in per_pair])
             shift = np.abs(attacked - clean)
             row = {
                 "model": name,
@@ -95,7 +101,9 @@ def main() -> None:
                 "srcc_attacked_vs_clean": srcc(attacked, clean),
                 "srcc_clean_vs_mos": srcc(sign * clean, mos),
                 "srcc_attacked_vs_mos": srcc(sign * attacked, mos),
+                "no_progress": int(sum(res[i].no_progress for res in per_pair)),
                 "clean_ms_per_pair": round(clean_time * 1000, 1),
+                "attack_s_per_pair": round(attack_time, 2),
             }
             results.append(row)
             print(json.dumps(row), flush=True)
@@ -107,23 +115,25 @@ def main() -> None:
                 "images": args.images,
                 "max_side": args.max_side,
                 "steps": args.steps,
+                "restarts": args.restarts,
                 "results": results,
             },
             indent=2,
         )
     )
     print(
-        f"\n{len(pairs)} pairs ({args.images} Kodak images, longer side {args.max_side}), {args.steps} PGD steps, "
-        "adversarial images rounded to 8 bits"
+        f"\n{len(pairs)} pairs ({args.images} Kodak images, longer side {args.max_side}), {args.steps} PGD steps per "
+        f"rung, {args.restarts} run(s) per rung, adversarial images rounded to 8 bits"
     )
     print(
         "| model | eps | reflection point | mean abs shift / clean spread | SRCC attacked vs clean "
-        "| SRCC clean vs MOS | SRCC attacked vs MOS |\n|---|---|---|---|---|---|---|"
+        "| SRCC clean vs MOS | SRCC attacked vs MOS | no progress |\n|---|---|---|---|---|---|---|---|"
     )
     for r in results:
         print(
             f"| {r['model']} | {r['eps']} | {r['center']:g} | {r['shift_over_spread']:.3f} | "
-            f"{r['srcc_attacked_vs_clean']:.3f} | {r['srcc_clean_vs_mos']:.3f} | {r['srcc_attacked_vs_mos']:.3f} |"
+            f"{r['srcc_attacked_vs_clean']:.3f} | {r['srcc_clean_vs_mos']:.3f} | {r['srcc_attacked_vs_mos']:.3f} | "
+            f"{r['no_progress']} |"
         )
 
 

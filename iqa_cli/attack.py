@@ -39,7 +39,7 @@ Method = Literal["reflect", "pgd-up", "pgd-down", "fgsm-up", "fgsm-down"]
 METHODS: tuple[str, ...] = ("reflect", "pgd-up", "pgd-down", "fgsm-up", "fgsm-down")
 COLUMNS = (
     "ref", "dist", "model", "method", "center", "clean_score", "attacked_score", "shift", "linf", "psnr_db",
-    "nan_grad_fallbacks", "error",
+    "nan_grad_fallbacks", "eps", "no_progress", "error",
 )  # fmt: skip
 JITTER = (0.25, 0.5, 1.0)  # fallback jitter amplitudes, as fractions of eps
 
@@ -55,6 +55,8 @@ class AttackResult:
     linf: float
     psnr_db: float
     nan_grad_fallbacks: int
+    eps: float
+    no_progress: bool
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class AttackRow:
     linf: float | None = None
     psnr_db: float | None = None
     nan_grad_fallbacks: int | None = None
+    eps: float | None = None
+    no_progress: bool | None = None
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -97,6 +101,18 @@ def parse_eps(value: str | float) -> float:
     if not (math.isfinite(eps) and 0.0 < eps <= 1.0):
         raise UsageError(f"--eps must be in (0, 1] of the pixel range, got {value!r} = {eps:g}")
     return eps
+
+
+def parse_eps_list(value: str) -> list[float]:
+    """One or several budgets separated by commas (each as :func:`parse_eps`), ascending, duplicates dropped.
+
+    Raises:
+        UsageError: an empty list or entry, or a bad budget (named in the message).
+    """
+    parts = [p.strip() for p in str(value).split(",")]
+    if not any(parts) or not all(parts):
+        raise UsageError(f"--eps must be one budget or several separated by commas (2/255,4/255), got {value!r}")
+    return sorted({parse_eps(p) for p in parts})
 
 
 def reflection_center(spec: ModelSpec, clean_scores: Sequence[float], given: float | None = None) -> float:
@@ -180,13 +196,153 @@ def round_in_ball(x: torch.Tensor, clean: torch.Tensor, eps: float) -> torch.Ten
     return (torch.where(lo > hi, c, q) / 255.0).to(x.dtype)
 
 
-def _check_args(scorer: Scorer, eps: float, steps: int, method: str) -> None:
+def _check_args(scorer: Scorer, eps: float | Sequence[float], steps: int, method: str, restarts: int = 1) -> None:
     if method not in METHODS:
         raise UsageError(f"unknown attack method {method!r}: expected one of {', '.join(METHODS)}")
     if not scorer.spec.differentiable:
         raise UsageError(f"model {scorer.name!r} is not differentiable — attack a differentiable --model")
-    if steps < 1 or not 0.0 < eps <= 1.0:
-        raise UsageError(f"need steps >= 1 and 0 < eps <= 1, got steps={steps}, eps={eps:g}")
+    budgets = [eps] if isinstance(eps, (int, float)) else list(eps)
+    if not budgets:
+        raise UsageError("need at least one --eps budget")
+    for e in budgets:
+        if steps < 1 or not 0.0 < e <= 1.0:
+            raise UsageError(f"need steps >= 1 and 0 < eps <= 1, got steps={steps}, eps={e:g}")
+    if restarts < 1:
+        raise UsageError(f"need --restarts >= 1, got {restarts}")
+
+
+def eps_ladder(budgets: Iterable[float]) -> list[float]:
+    """Budgets the PGD attacks climb, ascending: every power of two ``2**k / 255`` (k >= 0) below the largest
+    budget, then the budgets themselves (a rung within 1e-9 of a budget is that budget).
+
+    The rungs do not depend on which budgets are asked for, only on the largest one: a call at 64/255 goes through
+    exactly the computation of a call at 8/255 first (same rungs, steps and seed), then climbs on."""
+    wanted = sorted(set(budgets))
+    top = wanted[-1]
+    rungs = list(wanted)
+    k = 0
+    while (r := 2.0**k / 255.0) < top - 1e-9:
+        if all(abs(r - b) > 1e-9 for b in wanted):
+            rungs.append(r)
+        k += 1
+    return sorted(rungs)
+
+
+def step_sizes(eps: float, steps: int) -> list[float]:
+    """PGD step sizes at budget ``eps``: a cosine decay from ``4 * eps / steps`` to a tenth of that (their sum is
+    about 2.2 eps: enough to cross the ball, with small steps at the end where large ones overshoot); one step is
+    ``eps``."""
+    if steps == 1:
+        return [eps]
+    top = 4.0 * eps / steps
+    return [top * (0.1 + 0.45 * (1.0 + math.cos(math.pi * k / (steps - 1)))) for k in range(steps)]
+
+
+def attack_budgets(
+    scorer: Scorer,
+    ref_t: torch.Tensor,
+    dist_t: torch.Tensor,
+    *,
+    budgets: Sequence[float],
+    steps: int = 10,
+    method: Method = "reflect",
+    center: float | None = None,
+    round8: bool = True,
+    restarts: int = 1,
+    generator: torch.Generator | None = None,
+) -> list[AttackResult]:
+    """Attack one pair of (1, C, H, W) tensors in [0, 1] at several L-inf budgets; one result per budget, in
+    ascending order of budget.
+
+    PGD methods (``reflect``, ``pgd-*``) climb the :func:`eps_ladder` of the budgets. At each rung, ``restarts``
+    runs of ``steps`` sign-gradient steps (sizes from :func:`step_sizes`): the first starts from the best image
+    found so far (warm start; the clean image at the first rung), the others from uniform noise in the ball. Every
+    iterate is projected into the ball, rounded to 8 bits inside it (``round8``) and re-scored: that rounded,
+    re-scored image is the candidate, and the best candidate by the attack objective (closest to the reflected
+    score for ``reflect``, highest/lowest raw score for ``*-up``/``*-down``) is kept. FGSM (``fgsm-*``) takes one
+    step of size eps per budget, with no ladder.
+
+    Guarantee, by construction: the candidates at a budget include the clean image and the best image of every
+    smaller budget of this call (it lies in the smaller ball, hence in this one, already on the 8-bit grid), and
+    a candidate replaces the best only when its objective is strictly higher. So the result at a budget is never
+    worse, for the objective, than the clean image or than the result at any smaller budget of the same call; and
+    since the rungs depend only on the largest budget, separate calls at ``2**k / 255`` budgets agree with this too.
+    ``no_progress`` marks a budget where no candidate beat the clean image: the returned image is the clean one and
+    the zero shift means the attack found nothing, not that the model is robust.
+
+    Args:
+        scorer: a loaded differentiable model.
+        ref_t, dist_t: reference and distorted image.
+        budgets: L-inf budgets in [0, 1] units.
+        steps: PGD iterations per rung (FGSM: one).
+        method: ``reflect``, ``pgd-up``, ``pgd-down``, ``fgsm-up`` or ``fgsm-down`` (up/down = raw score).
+        center: reflection point; default: midpoint of the model's bounded scale.
+        round8: round the adversarial image to 8 bits (inside the eps ball) before re-scoring.
+        restarts: PGD runs per rung (the first warm-started, the others from random points in the ball).
+        generator: random source of the restarts and the gradient fallback (seed 0 if None).
+
+    Raises:
+        UsageError: bad method/eps/steps/restarts, non-differentiable model, or ``reflect`` without a centre on an
+            unbounded scale.
+        IQAError: the model gives a non-finite score on the clean pair.
+    """
+    import torch
+
+    _check_args(scorer, budgets, steps, method, restarts)
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    dev = scorer.device
+    ref, clean = ref_t.to(dev).detach(), dist_t.to(dev).detach()
+
+    def score(x: torch.Tensor) -> float:
+        with torch.no_grad():
+            return float(scorer.score_tensors(ref, x).reshape(-1)[0])
+
+    s0 = score(clean)
+    if not math.isfinite(s0):
+        raise IQAError(f"model {scorer.name!r} gave a non-finite score ({s0}) on the clean pair")
+    center = reflection_center(scorer.spec, [s0], center) if method == "reflect" else None
+    target = 2.0 * center - s0 if center is not None else 0.0
+
+    def objective(s: float) -> float:
+        if not math.isfinite(s):
+            return -math.inf
+        return -abs(s - target) if method == "reflect" else (s if method.endswith("up") else -s)
+
+    best_x, best_s, best_obj, progress = clean, s0, objective(s0), False
+    fallbacks = 0
+    wanted = sorted(set(budgets))
+    fgsm = method.startswith("fgsm")
+    results: list[AttackResult] = []
+    for eps in wanted if fgsm else eps_ladder(wanted):
+        sizes = step_sizes(eps, 1 if fgsm else steps)
+        for r in range(1 if fgsm else restarts):
+            if fgsm:
+                x = clean
+            elif r == 0:
+                x = best_x
+            else:
+                x = project(clean + (torch.rand(clean.shape, generator=gen) * 2.0 - 1.0).to(clean) * eps, clean, eps)
+            for alpha in sizes:
+                s, g, fb = _safe_grad(scorer, ref, x, eps, gen)
+                fallbacks += fb
+                sv = float(s[0])
+                if method == "reflect":
+                    direction = -math.copysign(1.0, sv - target) if sv != target else 0.0
+                else:
+                    direction = 1.0 if method.endswith("up") else -1.0
+                x = project(x + direction * alpha * g.sign(), clean, eps).detach()
+                cand = round_in_ball(x, clean, eps) if round8 else x
+                cs = score(cand)
+                if objective(cs) > best_obj:
+                    best_x, best_s, best_obj, progress = cand, cs, objective(cs), True
+        if any(abs(eps - b) <= 1e-12 for b in wanted):
+            diff = (best_x.double() - clean.double()).flatten()
+            mse = float(diff.pow(2).mean())
+            psnr = 100.0 if mse <= 1e-10 else min(100.0, 10.0 * math.log10(1.0 / mse))
+            linf = float(diff.abs().max())
+            adv = best_x.detach().cpu()
+            results.append(AttackResult(adv, s0, best_s, center, linf, psnr, fallbacks, eps, not progress))
+    return results
 
 
 def attack_pair(
@@ -199,74 +355,19 @@ def attack_pair(
     method: Method = "reflect",
     center: float | None = None,
     round8: bool = True,
+    restarts: int = 1,
     generator: torch.Generator | None = None,
 ) -> AttackResult:
     """Attack one pair of (1, C, H, W) tensors in [0, 1]: perturb ``dist_t`` within ``eps`` (L-inf).
 
-    PGD with sign steps of ``2.5 * eps / steps`` keeps the best iterate (closest to the reflected score for
-    ``reflect``, highest/lowest raw score for ``*-up``/``*-down``); FGSM is one step of ``eps``.
-
-    Args:
-        scorer: a loaded differentiable model.
-        ref_t, dist_t: reference and distorted image.
-        eps: L-inf budget in [0, 1] units.
-        steps: PGD iterations (ignored by FGSM).
-        method: ``reflect``, ``pgd-up``, ``pgd-down``, ``fgsm-up`` or ``fgsm-down`` (up/down = raw score).
-        center: reflection point; default: midpoint of the model's bounded scale.
-        round8: round the adversarial image to 8 bits (inside the eps ball) before re-scoring.
-        generator: random source of the gradient fallback (seed 0 if None).
-
-    Raises:
-        UsageError: bad method/eps/steps, non-differentiable model, or ``reflect`` without a centre on an
-            unbounded scale.
-        IQAError: the model gives a non-finite score (clean or attacked).
+    :func:`attack_budgets` with one budget (the PGD attacks still climb the power-of-two rungs below ``eps``): the
+    result is at least as good, for the attack objective, as the clean image and as this call at any ``2**k / 255``
+    below ``eps``. Arguments and errors as there.
     """
-    import torch
-
-    _check_args(scorer, eps, steps, method)
-    gen = generator if generator is not None else torch.Generator().manual_seed(0)
-    dev = scorer.device
-    ref, clean = ref_t.to(dev).detach(), dist_t.to(dev).detach()
-    with torch.no_grad():
-        s0 = float(scorer.score_tensors(ref, clean).reshape(-1)[0])
-    if not math.isfinite(s0):
-        raise IQAError(f"model {scorer.name!r} gave a non-finite score ({s0}) on the clean pair")
-    if method == "reflect":
-        center = reflection_center(scorer.spec, [s0], center)
-    else:
-        center = None
-    target = 2.0 * center - s0 if center is not None else 0.0
-    fgsm = method.startswith("fgsm")
-    n_steps, alpha = (1, eps) if fgsm else (steps, 2.5 * eps / steps)
-
-    def objective(s: float) -> float:
-        return -abs(s - target) if method == "reflect" else (s if method.endswith("up") else -s)
-
-    x, best_x, best = clean.clone(), clean, objective(s0)
-    fallbacks = 0
-    for k in range(n_steps):
-        s, g, fb = _safe_grad(scorer, ref, x, eps, gen)
-        fallbacks += fb
-        sv = float(s[0])
-        if k > 0 and objective(sv) > best:
-            best_x, best = x, objective(sv)
-        if method == "reflect":
-            direction = -math.copysign(1.0, sv - target) if sv != target else 0.0
-        else:
-            direction = 1.0 if method.endswith("up") else -1.0
-        x = project(x + direction * alpha * g.sign(), clean, eps).detach()
-    with torch.no_grad():
-        last = float(scorer.score_tensors(ref, x).reshape(-1)[0])
-        if objective(last) > best:
-            best_x = x
-        adv = round_in_ball(best_x, clean, eps) if round8 else best_x
-        attacked = float(scorer.score_tensors(ref, adv).reshape(-1)[0])
-    if not math.isfinite(attacked):
-        raise IQAError(f"model {scorer.name!r} gave a non-finite score ({attacked}) on the adversarial image")
-    diff = (adv.double() - clean.double()).flatten()
-    mse = float(diff.pow(2).mean())
-    psnr = 100.0 if mse <= 1e-10 else min(100.0, 10.0 * math.log10(1.0 / mse))
-    return AttackResult(adv.detach().cpu(), s0, attacked, center, float(diff.abs().max()), psnr, fallbacks)
+    return attack_budgets(
+        scorer, ref_t, dist_t, budgets=[eps], steps=steps, method=method, center=center, round8=round8,
+        restarts=restarts, generator=generator,
+    )[0]  # fmt: skip
 
 
 def adversarial_path(save_dir: Path, dist: Path, dist_root: Path) -> Path:
@@ -282,29 +383,32 @@ def attack_pairs(
     scorer: Scorer,
     pairs: Iterable[Pair],
     *,
-    eps: float,
+    eps: float | Sequence[float],
     steps: int = 10,
     method: Method = "reflect",
     center: float | None = None,
     round8: bool = True,
+    restarts: int = 1,
     resize: Literal["none", "dist"] = "none",
     max_pixels: int = DEFAULT_MAX_PIXELS,
     save_dir: Path | None = None,
     dist_root: Path | None = None,
     seed: int = 0,
 ) -> Iterator[AttackRow]:
-    """Attack pairs in order, one :class:`AttackRow` each (a bad pair yields a row with its error).
+    """Attack pairs in order, one :class:`AttackRow` per pair and budget (``eps``: one or several, rows of a pair in
+    ascending budget; a bad pair yields one row per budget with its error). Each pair is attacked by one
+    :func:`attack_budgets` call with its own generator seeded ``seed``, so a row does not depend on the other pairs.
 
     For ``reflect`` on an unbounded scale without ``center``, all pairs are scored clean first and the median
     is the reflection point. ``save_dir`` receives each adversarial image as PNG (8-bit, or 16-bit when not
-    ``round8``) under its path relative to ``dist_root`` (default: the common folder of the distorted images).
+    ``round8``) under its path relative to ``dist_root`` (default: the common folder of the distorted images); with
+    several budgets the file name gets an ``_eps<levels>`` suffix (levels of 1/255).
 
     Raises:
-        UsageError: as :func:`attack_pair`; raised by this call (before any row), not by the iteration.
+        UsageError: as :func:`attack_budgets`; raised by this call (before any row), not by the iteration.
     """
-    import torch
-
-    _check_args(scorer, eps, steps, method)
+    budgets = sorted({float(eps)} if isinstance(eps, (int, float)) else {float(e) for e in eps})
+    _check_args(scorer, budgets, steps, method, restarts)
     items = list(pairs)
     if method == "reflect" and center is None and scorer.spec.scale is None:
         from iqa_cli.api import score_pairs
@@ -313,16 +417,20 @@ def attack_pairs(
         center = reflection_center(scorer.spec, [s for s in scores if s is not None and math.isfinite(s)])
     if save_dir is not None and dist_root is None and items:
         dist_root = Path(os.path.commonpath([str(Path(p.dist).absolute().parent) for p in items]))
-    opts = {"eps": eps, "steps": steps, "method": method, "center": center, "round8": round8}
-    return _rows(scorer, items, opts, resize, max_pixels, save_dir, dist_root, torch.Generator().manual_seed(seed))
+    opts = {"budgets": budgets, "steps": steps, "method": method, "center": center, "round8": round8,
+            "restarts": restarts}  # fmt: skip
+    return _rows(scorer, items, opts, resize, max_pixels, save_dir, dist_root, seed)
 
 
 def _rows(
     scorer: Scorer, items: list[Pair], opts: dict[str, Any], resize: Literal["none", "dist"], max_pixels: int,
-    save_dir: Path | None, dist_root: Path | None, gen: torch.Generator,
+    save_dir: Path | None, dist_root: Path | None, seed: int,
 ) -> Iterator[AttackRow]:  # fmt: skip
+    import torch
+
     from iqa_cli.io import to_tensor, write_image
 
+    budgets: list[float] = opts["budgets"]
     for pair in items:
         base = {"ref": str(pair.ref), "dist": str(pair.dist), "model": scorer.name, "method": opts["method"]}
         try:
@@ -330,23 +438,34 @@ def _rows(
                 read_image(pair.ref, max_pixels=max_pixels), read_image(pair.dist, max_pixels=max_pixels),
                 resize=resize,
             )  # fmt: skip
-            res = attack_pair(scorer, to_tensor(ref), to_tensor(dist), generator=gen, **opts)
+            gen = torch.Generator().manual_seed(seed)
+            results = attack_budgets(scorer, to_tensor(ref), to_tensor(dist), generator=gen, **opts)
+        except IQAError as exc:
+            for e in budgets:
+                yield AttackRow(**base, eps=e, error=str(exc))
+            continue
+        except (RuntimeError, ValueError, MemoryError, OSError) as exc:
+            log.debug("attack on %s failed", pair, exc_info=True)
+            for e in budgets:
+                yield AttackRow(**base, eps=e, error=f"{type(exc).__name__}: {exc}")
+            continue
+        for res in results:
             row = AttackRow(
                 **base, center=res.center, clean_score=res.clean_score, attacked_score=res.attacked_score,
                 shift=res.attacked_score - res.clean_score, linf=res.linf, psnr_db=res.psnr_db,
-                nan_grad_fallbacks=res.nan_grad_fallbacks,
+                nan_grad_fallbacks=res.nan_grad_fallbacks, eps=res.eps, no_progress=res.no_progress,
             )  # fmt: skip
             if save_dir is not None and dist_root is not None:
-                out = adversarial_path(save_dir, Path(pair.dist), dist_root)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                bits = 8 if opts["round8"] else 16
-                write_image(out, res.adversarial[0].permute(1, 2, 0).numpy(), bit_depth=bits)
-        except IQAError as exc:
-            row = AttackRow(**base, error=str(exc))
-        except (RuntimeError, ValueError, MemoryError, OSError) as exc:
-            log.debug("attack on %s failed", pair, exc_info=True)
-            row = AttackRow(**base, error=f"{type(exc).__name__}: {exc}")
-        yield row
+                try:
+                    out = adversarial_path(save_dir, Path(pair.dist), dist_root)
+                    if len(budgets) > 1:
+                        out = out.with_name(f"{out.stem}_eps{res.eps * 255:g}{out.suffix}")
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    bits = 8 if opts["round8"] else 16
+                    write_image(out, res.adversarial[0].permute(1, 2, 0).numpy(), bit_depth=bits)
+                except (IQAError, OSError, ValueError) as exc:
+                    row = AttackRow(**base, eps=res.eps, error=f"cannot save the adversarial image: {exc}")
+            yield row
 
 
 def read_labels(path: Path) -> dict[tuple[str, str], float]:
@@ -375,9 +494,11 @@ def _srcc(a: Any, b: Any) -> float | None:
 
 
 def summarise(rows: Iterable[AttackRow], labels: Mapping[tuple[str, str], float] | None = None) -> dict[str, Any]:
-    """Batch figures: mean |shift|, mean |shift| over the std of the clean scores (fraction of their spread),
-    SRCC of attacked vs clean scores and, with ``labels`` (from :func:`read_labels`), SRCC of clean and of
-    attacked scores against them. Figures that are undefined (too few pairs, constant scores) are None."""
+    """Batch figures of rows of one budget: mean |shift|, mean |shift| over the std of the clean scores (fraction
+    of their spread), SRCC of attacked vs clean scores, how many pairs the attack made ``no_progress`` on (a zero
+    shift there means the attack found nothing, not robustness) and, with ``labels`` (from :func:`read_labels`),
+    SRCC of clean and of attacked scores against them. Figures that are undefined (too few pairs, constant scores)
+    are None."""
     rows = list(rows)
     ok = [r for r in rows if r.error is None]
     clean = np.array([r.clean_score for r in ok], dtype=np.float64)
@@ -397,6 +518,7 @@ def summarise(rows: Iterable[AttackRow], labels: Mapping[tuple[str, str], float]
         "max_linf": max((r.linf or 0.0) for r in ok) if ok else None,
         "min_psnr_db": min((r.psnr_db or 0.0) for r in ok) if ok else None,
         "nan_grad_fallbacks": sum(r.nan_grad_fallbacks or 0 for r in ok),
+        "no_progress": sum(1 for r in ok if r.no_progress),
     }
     if labels is not None:
         lab = [(labels[k], r) for r in ok if (k := _key(r.ref, r.dist)) in labels]
