@@ -16,7 +16,7 @@ distorted images come from :mod:`iqa_cli.synth.distortions` (blur, noise, JPEG, 
   pairs in memory.
 
 Usage: python bench/batch.py [--pairs 600] [--formats png,jpeg] [--workers 2] [--ray] [--ray-pairs 2000]
-       [--keep DIR] [--json]
+       [--keep DIR]   (the last lines printed are the whole report as JSON)
 """
 
 from __future__ import annotations
