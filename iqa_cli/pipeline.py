@@ -16,14 +16,13 @@ How it runs:
   score or error.
 
 Exactness: with the default ``batch_size=1`` every pair goes through the model alone, exactly as
-:meth:`Scorer.score` does, so scores are bit-identical to ``iqa score``, across engines and across resumed runs.
-Running torch at one intra-op thread (below) did not change any score in our checks: every registered model on
-small images in the tests, the default model on 80 512x384 pairs (1 vs 2 threads). A larger batch runs same-shape
-pairs in one forward pass; convolution libraries may then pick another algorithm: on this project's CPU (oneDNN)
-the default model's colour convolution gave identical values in batches from 96x128 to 1920x1080 px and the whole
-model on 16 512x384 pairs, but they differ by float rounding (about 1e-6 relative) on images of 64x64 px and less;
-on CUDA ``bench/batch.py`` measures it. So batching is opt-in (``--batch-size``), meant for GPUs; on the CPU it is
-also slower (a larger working set for the same arithmetic).
+:meth:`Scorer.score` does, so scores are bit-identical to ``iqa score``, across engines and across resumed runs;
+running torch at one intra-op thread (below) keeps them so (``tests/test_pipeline.py`` compares every registered
+model with scoring alone at two threads). A larger batch runs same-shape pairs in one forward pass; convolution
+libraries (oneDNN on CPU, cuDNN on CUDA) may then pick another algorithm, whose scores can differ by float rounding
+(on CPU, for small images); on CUDA ``bench/batch.py`` counts the batched scores that stay bit-identical. So
+batching is opt-in (``--batch-size``), meant for GPUs; on the CPU it is also slower (a larger working set for the
+same arithmetic).
 
 On the CPU with more than one worker the pipeline sets torch's intra-op threads to 1 while it runs (restored
 afterwards): the workers already use the cores, and torch's own threads would compete with the decoders.

@@ -20,11 +20,11 @@ def keep_freed_memory() -> bool:
 
     By default glibc serves each allocation above a (dynamic) threshold with its own ``mmap`` and unmaps it on
     free, and trims the top of the heap when more than a little is free. A forward pass allocates and frees
-    feature maps of several MiB each, so every pass maps fresh pages and page-faults them in again: several ms
-    per pass on the Linux VM we measure on. This sets ``M_MMAP_THRESHOLD`` to 32 MiB (smaller blocks come from the
-    heap and are reused) and ``M_TRIM_THRESHOLD`` to 256 MiB. The trade: the process may keep up to about 256 MiB
-    of freed memory (plus freed blocks under 32 MiB inside the heap) instead of returning it, so its resident size
-    stays near its peak.
+    feature maps of several MiB each, so every pass maps fresh pages and page-faults them in again, a cost that
+    is a large share of a small model's pass (bench/RESULTS.md, "Speed and memory", times both settings). This
+    sets ``M_MMAP_THRESHOLD`` to 32 MiB (smaller blocks come from the heap and are reused) and ``M_TRIM_THRESHOLD``
+    to 256 MiB. The trade: the process may keep up to about 256 MiB of freed memory (plus freed blocks under 32 MiB
+    inside the heap) instead of returning it, so its resident size stays near its peak.
 
     The setting is process-wide, so the ``iqa`` command calls this for its own process only; library users may
     call it themselves. ``IQA_KEEP_FREED_MEMORY=0`` opts out. Anything other than Linux with glibc (e.g. musl,

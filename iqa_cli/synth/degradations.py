@@ -4,7 +4,8 @@ The strength registry (:mod:`iqa_cli.synth.distortions`) and the KADID re-creati
 both map their own scale onto these. Images are ``(H, W, C)`` float32 in [0, 1]; results are not clipped (the
 callers clip). All randomness comes from the ``numpy.random.Generator`` passed in.
 
-JPEG 2000 uses OpenCV's OpenJPEG encoder (``cv2.imencode('.jp2')`` works on this build).
+JPEG 2000 uses OpenCV's OpenJPEG encoder (``cv2.imencode('.jp2')``), so it needs an OpenCV built with JPEG 2000
+support.
 """
 
 from __future__ import annotations

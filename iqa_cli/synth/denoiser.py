@@ -1,10 +1,11 @@
-"""A small learned denoiser standing in for the DnCNN that KADID-10k used to make its "denoise" type (15).
+"""A small learned denoiser standing in for the DnCNN with which KADID-10k made its "denoise" type (15).
 
-KADID added white noise and removed it with a DnCNN (Zhang et al. 2017). OpenCV's non-local means, our first
-stand-in, leaves images 4-5 dB below what a DnCNN reaches at the same noise (bench/RESULTS.md), so the re-created
-type-15 images were far more degraded than the ones people rated. This is a DnCNN of our own, smaller (7 layers,
-32 channels, residual), trained here on the training split of the pristine images (``python -m
-iqa_cli.train.denoiser``; Kodak is never used) for blind colour denoising of 8-bit images with noise sigma up to 100.
+KADID added white noise and removed it with a DnCNN (Zhang et al. 2017). OpenCV's non-local means, the obvious
+stand-in, leaves images about 4-5 dB below what a DnCNN reaches at the same noise (bench/RESULTS.md, "Type 15
+(denoise)"), so type-15 images re-created with it are far more degraded than the ones people rated. This is a
+DnCNN of our own, smaller (7 layers, 32 channels, residual), trained here on the training split of the pristine
+images (``python -m iqa_cli.train.denoiser``; Kodak is never used) for blind colour denoising of 8-bit images with
+noise sigma up to 100.
 
 Shape: (B, 3, H, W) noisy in [0, 1] -> (B, 3, H, W) denoised (not clipped).
 """

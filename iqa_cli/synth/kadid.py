@@ -82,7 +82,7 @@ def kadid_distort(img: np.ndarray, type_id: int, parameter: float, rng: np.rando
     - 11 white noise: i.i.d. gaussian per sample with the given variance, clipped.
     - 13 impulse: per sample, ``u < d/2`` -> 0 and ``d/2 <= u < d`` -> 1 (MATLAB ``imnoise``).
     - 15 denoise: noise as 11, clipped, 8-bit, then our own small DnCNN (:mod:`iqa_cli.synth.denoiser`, trained on the
-      training split) in place of KADID's DnCNN (OpenCV's non-local means, used before, left the images 4-5 dB
+      training split) in place of KADID's DnCNN (OpenCV's non-local means would leave the images about 4-5 dB
       below a DnCNN's output: far more degraded than the ones people rated).
     - 16 brighten: curve ``(1+2a)x - 2a x^2`` clipped to [0, 1]; Lab via OpenCV float32, L/100 curved.
     - 19 jitter: 5 rounds, each resampling the previous result at ``(x + dx, y + dy)``,

@@ -137,7 +137,7 @@ def remap(img: np.ndarray, ys: np.ndarray, xs: np.ndarray, order: int) -> np.nda
     for r, wr in zip(rows, wy, strict=True):
         acc = np.zeros((h, w, c), dtype=np.float32)
         for col, wc in zip(cols, wx, strict=True):
-            acc += wc * np.take(flat, r + col, axis=0)  # np.take: ~4x faster than fancy indexing
+            acc += wc * np.take(flat, r + col, axis=0)  # np.take: a cheaper gather than fancy indexing
         out += wr * acc
     return out
 

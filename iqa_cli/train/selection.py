@@ -155,10 +155,10 @@ def _head_setting(metadata: dict, key: str, default: float) -> float:
 
 
 def head_ridge(metadata: dict) -> float:
-    """The few-label ridge recorded in a weights file's metadata (:data:`RIDGE` for files that predate the grid)."""
+    """The few-label ridge recorded in a weights file's metadata (:data:`RIDGE` when none is recorded)."""
     return _head_setting(metadata, "few_label_ridge", RIDGE)
 
 
 def head_softness(metadata: dict) -> float:
-    """The few-label softness recorded in a weights file's metadata (1 for files that predate the grid)."""
+    """The few-label softness recorded in a weights file's metadata (1 when none is recorded)."""
     return _head_setting(metadata, "few_label_softness", 1.0)

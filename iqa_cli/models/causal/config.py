@@ -29,8 +29,8 @@ class CausalConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> CausalConfig:
-        """From stored metadata; weights written before the Haar block existed have no ``haar`` key (False), and
-        none before the visibility constant have ``visibility`` (1.0, the default)."""
+        """From stored metadata; a missing ``haar`` key means a model without the Haar block (False), a missing
+        ``visibility`` the default 1.0 (SSIM's and GMSD's constants)."""
         fields: dict[str, Any] = {"haar": False} | {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**fields)
 

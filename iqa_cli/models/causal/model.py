@@ -111,7 +111,8 @@ class CausalIQA(nn.Module):
         masked: list[torch.Tensor] = []
         codes: dict = {}
         if want.learned:
-            # two encoder passes: on 2 CPU threads one pass over cat([ref, dist]) is slower (larger working set)
+            # two encoder passes, not one over cat([ref, dist]): on CPU the joint pass's larger working set makes
+            # it slower
             f_ref, f_dist = self.features(ref), self.features(dist)
             c_ref = self.content(f_ref)
             d = self.degradation(f_ref, f_dist)
