@@ -29,6 +29,7 @@ from iqa_cli.attack import (
     parse_eps_list,
     reflection_center,
     round_in_ball,
+    sign_steps,
     step_sizes,
     summarise,
 )
@@ -210,6 +211,37 @@ def test_eps_ladder_and_step_sizes() -> None:
     assert sizes[0] == pytest.approx(0.04) and sizes[-1] == pytest.approx(0.004)
     assert all(b < a for a, b in zip(sizes, sizes[1:], strict=False)) and sum(sizes) > 2 * 0.1
     assert step_sizes(0.1, 1) == [0.1]
+
+
+# ------------------------------------------------------------------------------------- the shared PGD step loop
+
+
+def test_sign_steps_follows_the_sign_and_stays_in_the_projection() -> None:
+    w = torch.tensor([3.0, -0.5, 0.0, 1e-30])
+    ball = lambda x: x.clamp(-0.25, 0.25)  # noqa: E731
+    seen = []
+
+    def ascent(x: torch.Tensor) -> torch.Tensor:
+        seen.append(x.clone())
+        return w
+
+    xs = list(sign_steps(torch.zeros(4), ascent, [0.1, 0.1, 0.1], ball))
+    assert torch.equal(xs[0], torch.tensor([0.1, -0.1, 0.0, 0.1]))
+    assert torch.equal(xs[-1], torch.tensor([0.25, -0.25, 0.0, 0.25]))  # the third step left the ball: projected
+    assert [torch.equal(a, b) for a, b in zip(seen, [torch.zeros(4), *xs[:-1]], strict=True)] == [True] * 3
+
+
+def test_robust_training_pgd_runs_the_shared_loop_to_the_ball_edge() -> None:
+    from iqa_cli.train.robust import pgd_delta
+
+    w = torch.sign(torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(2)))
+    dist = torch.full((1, 3, 8, 8), 0.5)
+    eps = 4 / 255
+    # 3 steps of 2.5 eps / 3 from anywhere in the ball reach its edge in the direction of the gradient's sign
+    delta = pgd_delta(lambda x: (w * x).sum(), dist, eps, 3, torch.Generator().manual_seed(0))
+    assert torch.equal(delta, eps * w)
+    start = pgd_delta(lambda x: (w * x).sum(), dist, eps, 0, torch.Generator().manual_seed(0))
+    assert start.abs().max() <= eps and not torch.equal(start, eps * w)  # no steps: the random start
 
 
 @pytest.fixture(scope="module")

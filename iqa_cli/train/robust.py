@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from iqa_cli.attack.pgd import ball_noise, round_in_ball, sign_steps
 from iqa_cli.models.causal import CausalIQA
 from iqa_cli.synth import distortions
 from iqa_cli.train.features import to_batch
@@ -93,14 +94,18 @@ def pgd_delta(
     gen: torch.Generator,
 ) -> torch.Tensor:
     """Perturbation ``delta`` (``|delta|_inf <= eps``) of ``dist`` that raises ``objective(clamp(dist + delta))``:
-    a random start in the ball, then ``steps`` signed-gradient steps of ``2.5 eps / steps``."""
-    delta = (torch.rand(dist.shape, generator=gen) * 2 - 1) * eps
-    step = 2.5 * eps / max(steps, 1)
-    for _ in range(steps):
-        delta.requires_grad_(True)
+    a random start in the ball, then ``steps`` signed-gradient steps of ``2.5 eps / steps``
+    (:func:`~iqa_cli.attack.pgd.sign_steps` on the perturbation, clamped to the ball; NaN gradients count as 0)."""
+
+    def ascent(delta: torch.Tensor) -> torch.Tensor:
+        delta = delta.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(objective((dist + delta).clamp(0, 1)), delta)
-        grad = torch.nan_to_num(grad)
-        delta = (delta.detach() + step * grad.sign()).clamp(-eps, eps)
+        return torch.nan_to_num(grad)
+
+    delta = ball_noise(dist, eps, gen)
+    sizes = [2.5 * eps / max(steps, 1)] * steps
+    for stepped in sign_steps(delta, ascent, sizes, lambda d: d.clamp(-eps, eps)):
+        delta = stepped
     return delta
 
 
@@ -161,8 +166,6 @@ def adversarial_features(
     For each pair the perturbation (L-inf ``eps``, PGD, rounded to 8 bits) moves the model's score away from the
     clean score in the direction the score reflection attack would push it (toward the opposite end of the scale).
     """
-    from iqa_cli.attack import round_in_ball
-
     gen = torch.Generator().manual_seed(seed)
     rows = []
     for ref_np, dist_np in pairs:
