@@ -68,4 +68,5 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'iqa_cli' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    return imported if module == f"iqa_cli.{name}" else getattr(imported, name)  # a subpackage, or a name in it

@@ -107,3 +107,24 @@ def test_wheel_carries_weights_and_scores_outside_the_checkout(wheel: Path, tmp_
 
     assert out["model"] == "causal-iqa"
     assert out["score"] == pytest.approx(load_model(device="cpu").score(ref, dist), abs=1e-4)
+
+
+def test_every_lazy_public_name_resolves() -> None:
+    """`import iqa_cli; iqa_cli.NAME` works for every lazily exported name (functions, classes, the attack package)."""
+    code = "import iqa_cli\nfor n in iqa_cli._LAZY: getattr(iqa_cli, n)\nassert callable(iqa_cli.attack.attack_pair)\n"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def test_every_package_is_listed_for_the_wheel() -> None:
+    """A subpackage missing from pyproject's `packages` would be silently left out of the wheel."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    repo = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(repo).parts)
+        for init in (repo / "iqa_cli").rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
+    assert found - listed == set(), f"packages missing from pyproject.toml: {sorted(found - listed)}"
