@@ -8,6 +8,7 @@ from typing import Any
 
 from iqa_cli.models.causal.fixed import HaarDegradation, PixelDegradation
 from iqa_cli.models.causal.heads import HEADS
+from iqa_cli.models.causal.masked_haar import MaskedHaar
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class CausalConfig:
     pixel_branch: bool = True
     haar: bool = True
     visibility: float = 1.0  # multiplies the fixed branches' stabilising constants (see PixelDegradation)
+    masked_haar: bool = False  # the masked Haar block (learned codes and masking on HaarPSI's front end)
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -30,7 +32,8 @@ class CausalConfig:
     @classmethod
     def from_dict(cls, d: dict) -> CausalConfig:
         """From stored metadata; a missing ``haar`` key means a model without the Haar block (False), a missing
-        ``visibility`` the default 1.0 (SSIM's and GMSD's constants)."""
+        ``visibility`` the default 1.0 (SSIM's and GMSD's constants), a missing ``masked_haar`` a model without the
+        masked Haar block."""
         fields: dict[str, Any] = {"haar": False} | {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**fields)
 
@@ -57,6 +60,11 @@ class CausalConfig:
         return HaarDegradation.FEATURES if self.haar else 0
 
     @property
+    def n_masked_haar_features(self) -> int:
+        return MaskedHaar.FEATURES if self.masked_haar else 0
+
+    @property
     def n_features(self) -> int:
-        """Pooled features: mean and deviation of every map channel, then the Haar block (if any)."""
-        return 2 * sum(self.map_channels) + self.n_haar_features
+        """Pooled features: mean and deviation of every map channel, then the Haar block and the masked Haar block
+        (each if present)."""
+        return 2 * sum(self.map_channels) + self.n_haar_features + self.n_masked_haar_features

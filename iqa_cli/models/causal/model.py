@@ -30,6 +30,7 @@ from iqa_cli.models.causal.config import CausalConfig
 from iqa_cli.models.causal.fixed import HaarDegradation, PixelDegradation, fixed_colour
 from iqa_cli.models.causal.heads import HEADS, few_label_score, label_free_score, register_head_buffers
 from iqa_cli.models.causal.learned import DegradationHead, Encoder, MaskingModule
+from iqa_cli.models.causal.masked_haar import MaskedHaar
 from iqa_cli.models.causal.pruning import Branches, needed_branches
 from iqa_cli.models.causal.tiling import tiled_pooled_features
 from iqa_cli.models.functional import smooth_sqrt
@@ -67,6 +68,7 @@ class CausalIQA(nn.Module):
         self.masking = nn.ModuleList(MaskingModule(c, d) for c, d in zip(cfg.content, cfg.degradation))
         self.pixel = PixelDegradation(cfg.visibility) if cfg.pixel_branch else None
         self.haar = HaarDegradation(cfg.visibility) if cfg.haar else None
+        self.masked_haar = MaskedHaar(cfg.visibility) if cfg.masked_haar else None
         register_head_buffers(self, cfg.n_features)  # fitted after training, saved with the weights
 
     def with_config(self, **changes: Any) -> CausalIQA:
@@ -120,13 +122,16 @@ class CausalIQA(nn.Module):
             codes |= {"f_ref": f_ref, "f_dist": f_dist, "c_ref": c_ref, "d": d}
         pixel = self.pixel is not None and want.pixel_strides > 0
         haar = self.haar is not None and want.haar
-        if pixel or haar:
+        masked_haar = self.masked_haar is not None and want.masked_haar
+        if pixel or haar or masked_haar:
             r, t = self._rgb(ref), self._rgb(dist)
             half = fixed_colour(r, t)
             if self.pixel is not None and pixel:
                 masked += self.pixel(r, t, half, strides=want.pixel_strides)
             if self.haar is not None and haar:
                 codes["haar"] = self.haar(r, t, half)
+            if self.masked_haar is not None and masked_haar:
+                codes["masked_haar"] = self.masked_haar(r, t, half)
         return masked, codes
 
     def align_maps(self, masked: list[torch.Tensor], branches: Branches | None) -> list[torch.Tensor | None]:
@@ -157,12 +162,21 @@ class CausalIQA(nn.Module):
             m if m is not None else ref.new_zeros((b, c, 1, 1))
             for m, c in zip(self.align_maps(masked, branches), self.config.map_channels)
         ]
-        pooled = self.pool(maps)
-        if self.haar is None:
-            return pooled
-        if "haar" not in codes:
-            return torch.cat([pooled, ref.new_zeros((b, HaarDegradation.FEATURES))], dim=1)
-        return torch.cat([pooled, self.haar.features(codes["haar"].mean(dim=(2, 3)))], dim=1)
+        means = {k: codes[k].mean(dim=(2, 3)) for k in ("haar", "masked_haar") if k in codes}
+        return torch.cat([self.pool(maps), *self.block_features(means, b)], dim=1)
+
+    def block_features(self, means: dict[str, torch.Tensor], b: int) -> list[torch.Tensor]:
+        """The Haar and masked Haar blocks' features (those present in the config) from the spatial means of their
+        maps (``means`` keyed ``haar`` / ``masked_haar``); a block without means (skipped) gives exact zeros."""
+        out = []
+        for key, block, n in (
+            ("haar", self.haar, HaarDegradation.FEATURES),
+            ("masked_haar", self.masked_haar, MaskedHaar.FEATURES),
+        ):
+            if block is None:
+                continue
+            out.append(block.features(means[key]) if key in means else self.feature_scale.new_zeros((b, n)))
+        return out
 
     def tiled_pooled_features(
         self,
@@ -254,5 +268,10 @@ class CausalIQA(nn.Module):
             deficits = HaarDegradation.deficit_map(codes["haar"])
             wh = weights[2 * n_mean : 2 * n_mean + 3] + weights[2 * n_mean + 3] / 3.0
             contrib = (deficits * wh.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
+            out = out + F.interpolate(contrib, size=(h, w), mode="bilinear", align_corners=False)
+        if "masked_haar" in codes:
+            start = 2 * n_mean + self.config.n_haar_features
+            wm = weights[start : start + MaskedHaar.FEATURES]
+            contrib = (MaskedHaar.deficit_map(codes["masked_haar"]) * wm.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
             out = out + F.interpolate(contrib, size=(h, w), mode="bilinear", align_corners=False)
         return out

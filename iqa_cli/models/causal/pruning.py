@@ -28,11 +28,13 @@ class Branches:
         pixel_strides: how many of the pixel branch's strides (2, 4, 8, 16) are computed, from the finest (each is
             made from the one before by 2x2 means); 0 = none.
         haar: the Haar block.
+        masked_haar: the masked Haar block.
     """
 
     learned: bool = True
     pixel_strides: int = len(PixelDegradation.STRIDES)
     haar: bool = True
+    masked_haar: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.pixel_strides <= len(PixelDegradation.STRIDES):
@@ -61,5 +63,7 @@ def needed_branches(cfg: CausalConfig, head_weights: torch.Tensor) -> Branches:
     return Branches(
         learned=any(used[:n_learned]),
         pixel_strides=max((i + 1 for i, on in enumerate(pixel) if on), default=0),
-        haar=any(nz[2 * n_mean :]),
+        haar=any(nz[2 * n_mean : 2 * n_mean + cfg.n_haar_features]),
+        # a model without the masked Haar block has nothing to skip there: keep the default
+        masked_haar=not cfg.masked_haar or any(nz[2 * n_mean + cfg.n_haar_features :]),
     )

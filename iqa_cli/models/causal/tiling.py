@@ -1,9 +1,9 @@
 """Tile-by-tile pooling of the causal model's features, so memory stays bounded on huge images.
 
 Each tile is extended by ``halo`` pixels (beyond the receptive field) on every side that has neighbours; only the
-tile's own positions of every map are accumulated (sums and sums of squares per channel, and the Haar block's six
-map sums, whose means pool exactly), so the result matches the untiled :meth:`CausalIQA.pooled_features` to float
-rounding.
+tile's own positions of every map are accumulated (sums and sums of squares per channel, and the sums of the Haar
+block's six maps and the masked Haar block's three, whose means pool exactly), so the result matches the untiled
+:meth:`CausalIQA.pooled_features` to float rounding.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from iqa_cli.models.causal.fixed import HaarDegradation
 from iqa_cli.models.causal.pruning import Branches
 from iqa_cli.models.functional import smooth_sqrt
 
@@ -37,7 +36,7 @@ def tiled_pooled_features(
     n_mean = sum(channels)
     sums = ref.new_zeros((ref.shape[0], n_mean))
     sq = ref.new_zeros((ref.shape[0], n_mean))
-    haar_sums = ref.new_zeros((ref.shape[0], 6))
+    block_sums: dict[str, torch.Tensor] = {}  # per-position sums of the Haar blocks' maps (their means pool exactly)
     for y0 in range(0, h, tile):
         for x0 in range(0, w, tile):
             y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
@@ -53,19 +52,18 @@ def tiled_pooled_features(
                     sums[:, start : start + c] += part.sum(dim=(2, 3))
                     sq[:, start : start + c] += part.pow(2).sum(dim=(2, 3))
                 start += c
-            if "haar" in codes:
-                haar_sums += _own_positions(codes["haar"], 2, box, (h, w)).sum(dim=(2, 3))
+            for key in ("haar", "masked_haar"):
+                if key in codes:
+                    part = _own_positions(codes[key], 2, box, (h, w)).sum(dim=(2, 3))
+                    block_sums[key] = block_sums[key] + part if key in block_sums else part
     counts = torch.cat(
         [ref.new_full((c,), float(math.ceil(h / s) * math.ceil(w / s))) for c, s in zip(channels, strides)]
     )
     means = sums / counts
     stds = smooth_sqrt((sq / counts - means.pow(2)).clamp_min(0.0))
-    if model.haar is None:
-        return torch.cat([means, stds], dim=1)
-    if not (branches or Branches()).haar:
-        return torch.cat([means, stds, ref.new_zeros((ref.shape[0], HaarDegradation.FEATURES))], dim=1)
-    haar = model.haar.features(haar_sums / float(math.ceil(h / 2) * math.ceil(w / 2)))
-    return torch.cat([means, stds, haar], dim=1)
+    n_half = float(math.ceil(h / 2) * math.ceil(w / 2))
+    blocks = model.block_features({k: v / n_half for k, v in block_sums.items()}, ref.shape[0])
+    return torch.cat([means, stds, *blocks], dim=1)
 
 
 def _own_positions(m: torch.Tensor, s: int, box: tuple[int, ...], size: tuple[int, int]) -> torch.Tensor:

@@ -1,0 +1,152 @@
+"""The masked Haar block: learned content / degradation codes and masking on HaarPSI's perceptual front end.
+
+Front end (fixed, HaarPSI's): YIQ at stride 2; |Haar| coefficients of luminance at sizes 2, 4, 8 in two
+orientations (``a`` for the reference, ``b`` for the distorted image); I and Q after a 2x2 mean (signed, see
+:class:`~iqa_cli.models.causal.fixed.HaarDegradation`); the larger size-8 magnitude as the attention weight ``w``.
+
+Codes, per position and band (sizes 2 and 4, both orientations):
+
+- *degradation code*: the change of each band split by its direction. ``loss`` where the distorted image has less
+  energy than the reference (structure removed: blur, compression, pixelation), ``gain`` where it has more (structure
+  added: noise, blocking edges, ringing); chroma change on I and Q. Each is HaarPSI's ratio
+  ``(a - b)^2 / (a^2 + b^2 + C)``, exactly 0 for identical images (the null intervention).
+- *content code*: the band energy both images share, ``min(a, b)^2`` at size 2, averaged over a 5x5 neighbourhood
+  and divided by its mean on pristine images of the domain (``content_energy``, a statistic re-estimated by
+  ``iqa adapt``). Degradation cannot create it (content invariance): it is the reference's where the distortion
+  only adds, the distorted image's where it only removes.
+
+Masking (a learned divisive normalisation): added energy hides in texture, so the gain change is divided by
+``a^2 + b^2 + C (1 + g * content)``; removed structure is not masked. Degradation weights: ``loss_weight`` scales
+the loss channel, ``chroma_visibility`` multiplies the chroma constant. The learned parameters are those three
+(``g = masking_gain``); with ``g = 0`` and both others 1 the block is HaarPSI (signed chroma) exactly.
+
+Two features, each ``1 - mHaarPSI``, exactly 0 for identical images: *label-free* (masking only: ``g`` and
+``content_energy`` come from unlabelled images) and *calibrated* (masking plus the two degradation weights, fitted to
+a few human-scored conditions). Their per-position sums pool exactly, tile by tile (:meth:`MaskedHaar.forward`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from iqa_cli.models.causal.fixed import fixed_colour
+from iqa_cli.models.functional import box_mean, haar_magnitudes, mean_2x2
+
+NEIGHBOURHOOD = 5
+"""Side (stride-2 pixels) of the window the content code averages over."""
+
+
+@dataclass
+class Prepared:
+    """:meth:`MaskedHaar.prepare`'s output for B pairs: (ref, dist) magnitudes (B, 2, h, w) at sizes 2 and 4,
+    (ref, dist) I and Q (B, 2, h, w), the attention weight (B, 2, h, w) and the content energy before its
+    normalisation (B, 1, h, w)."""
+
+    bands: list[tuple[torch.Tensor, torch.Tensor]]
+    chroma: tuple[torch.Tensor, torch.Tensor]
+    weight: torch.Tensor
+    energy: torch.Tensor
+
+
+class MaskedHaar(nn.Module):
+    """See the module docstring. Shape: ref, dist (B, 3, H, W) in [0, 1] -> maps (B, 3, ceil(H/2), ceil(W/2))."""
+
+    FEATURES = 2
+    MAPS = 3
+    C, ALPHA, SCALES = 30.0, 4.2, 3
+
+    def __init__(self, visibility: float = 1.0) -> None:
+        super().__init__()
+        self.c = self.C * visibility
+        self.loss_weight = nn.Parameter(torch.tensor(1.0))
+        self.chroma_visibility = nn.Parameter(torch.tensor(1.0))
+        self.masking_gain = nn.Parameter(torch.tensor(0.0))
+        self.register_buffer("content_energy", torch.tensor(1.0))
+
+    def _deficit(self, u: torch.Tensor) -> torch.Tensor:
+        """``sigmoid(alpha) - sigmoid(alpha (1 - u))``, written to be exactly 0 at ``u == 0``."""
+        e = math.exp(-self.ALPHA)
+        return e * torch.expm1(self.ALPHA * u) / ((1.0 + e) * (1.0 + torch.exp(-self.ALPHA * (1.0 - u))))
+
+    def prepare(self, ref: torch.Tensor, dist: torch.Tensor, half: torch.Tensor | None = None) -> Prepared:
+        """The parameter-free part: band magnitudes, chroma, attention weights and the unnormalised content
+        energy. ``half`` = ``fixed_colour(ref, dist)``, if already made."""
+        b = ref.shape[0]
+        half = half if half is not None else fixed_colour(ref, dist)
+        mags = haar_magnitudes(255.0 * half[:, :1], self.SCALES)
+        iq = mean_2x2(255.0 * half[:, 3:])
+        shared = torch.minimum(mags[0][:b], mags[0][b:]).pow(2).mean(dim=1, keepdim=True)
+        return Prepared(
+            bands=[(m[:b], m[b:]) for m in mags[:2]],
+            chroma=(iq[:b], iq[b:]),
+            weight=torch.maximum(mags[2][:b], mags[2][b:]),
+            energy=box_mean(shared, NEIGHBOURHOOD),
+        )
+
+    def forward(self, ref: torch.Tensor, dist: torch.Tensor, half: torch.Tensor | None = None) -> torch.Tensor:
+        """Maps whose spatial means pool exactly: ``sum_k w_k D_k`` for the label-free and the calibrated
+        deficits, and ``sum_k w_k`` (k: horizontal, vertical, chroma; ``D`` as in HaarPSI). ``half`` =
+        ``fixed_colour(ref, dist)``, if already made."""
+        return self.maps(
+            self.prepare(ref, dist, half),
+            self.loss_weight,
+            self.chroma_visibility,
+            self.masking_gain,
+            self.content_energy,
+        )
+
+    def maps(
+        self,
+        p: Prepared,
+        loss_weight: torch.Tensor | float,
+        chroma_visibility: torch.Tensor | float,
+        masking_gain: torch.Tensor | float,
+        content_energy: torch.Tensor | float,
+    ) -> torch.Tensor:
+        """:meth:`forward`'s maps from prepared inputs and given parameters (fitting tries many on one
+        :meth:`prepare`)."""
+        g = torch.as_tensor(masking_gain).clamp_min(0.0)
+        masked_c = self.c * (1.0 + g * (p.energy / content_energy))
+        loss, gain = [], []
+        for a, d in p.bands:
+            change = (a - d).pow(2)
+            energy = a * a + d * d
+            lost = d < a
+            loss.append(torch.where(lost, change / (energy + self.c), 0.0))
+            gain.append(torch.where(lost, 0.0, change / (energy + masked_c)))
+        u_gain = (gain[0] + gain[1]) / 2.0
+        u_loss = (loss[0] + loss[1]) / 2.0
+        i_r, i_d = p.chroma
+        chroma_change = (i_r - i_d).pow(2)
+        chroma_energy = i_r * i_r + i_d * i_d
+        u_iq_lf = (chroma_change / (chroma_energy + self.c)).mean(dim=1, keepdim=True)
+        c_chroma = self.c * torch.as_tensor(chroma_visibility).clamp_min(1e-3)
+        u_iq_cal = (chroma_change / (chroma_energy + c_chroma)).mean(dim=1, keepdim=True)
+        u_lum_cal = u_gain + torch.as_tensor(loss_weight).clamp_min(0.0) * u_loss
+        w = p.weight
+        w_iq = w.mean(dim=1, keepdim=True)
+        lf = (w * self._deficit(u_gain + u_loss)).sum(dim=1, keepdim=True) + w_iq * self._deficit(u_iq_lf)
+        cal = (w * self._deficit(u_lum_cal)).sum(dim=1, keepdim=True) + w_iq * self._deficit(u_iq_cal)
+        return torch.cat([lf, cal, w.sum(dim=1, keepdim=True) + w_iq], dim=1)
+
+    @classmethod
+    def features(cls, means: torch.Tensor) -> torch.Tensor:
+        """(B, 3) spatial means of :meth:`forward`'s maps -> (B, 2): ``1 - mHaarPSI``, label-free and calibrated."""
+        deficits = means[:, :2] / (means[:, 2:] + 1e-6)
+        return cls._haarpsi(torch.zeros_like(deficits)) - cls._haarpsi(deficits)
+
+    @classmethod
+    def _haarpsi(cls, deficit: torch.Tensor) -> torch.Tensor:
+        """HaarPSI from the total weighted deficit: ``(logit(sigmoid(alpha) - deficit) / alpha)^2``."""
+        top = 1.0 / (1.0 + math.exp(-cls.ALPHA))
+        ratio = top - deficit.clamp(0.0, top - 0.5 - 1e-6)
+        return (torch.log(ratio / (1.0 - ratio)) / cls.ALPHA) ** 2
+
+    @staticmethod
+    def deficit_map(maps: torch.Tensor) -> torch.Tensor:
+        """Per-position deficits (B, 2, h, w) whose spatial means are the two features' total deficits."""
+        return maps[:, :2] / (maps[:, 2:].mean(dim=(2, 3), keepdim=True) + 1e-6)

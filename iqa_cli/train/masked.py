@@ -1,0 +1,137 @@
+"""Fitting the masked Haar block (:mod:`iqa_cli.models.causal.masked_haar`): its statistic, its three learned
+parameters and the two heads on its features.
+
+The protocol is fixed before any score is looked at, and every choice is made on training images (never Kodak):
+
+1. ``content_energy``: mean shared band energy of pristine training images (no label, no distortion).
+2. ``masking_gain``: chosen *without labels* by the content-invariance intervention: the same degradation (one
+   development condition: type and level, its human score unused) applied to different images should get the
+   same score, so the gain maximises the share of score variance (ranks) explained by the condition
+   (:func:`content_invariance`) over the development conditions re-created on the training images.
+3. ``loss_weight`` and ``chroma_visibility`` (the degradation code's two weights): the pair in
+   :data:`LOSS_GRID` x :data:`CHROMA_GRID` with the best SRCC against the condition means on those training
+   pairs (few labels: 65 condition means).
+4. Heads on the two features: the few-label head is a one-weight monotone calibration of the calibrated feature
+   (log1p, non-negative weight); the label-free head projects on the label-free feature alone, ``tau`` putting the
+   median synthetic degradation of training images at 50.
+
+The grids are small on purpose (few effective degrees of freedom); bench/accuracy.py re-runs step 3 inside
+leave-one-type-out folds (nested) to measure how it generalises to distortion types it was not fitted on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.stats import rankdata  # type: ignore[import-untyped]
+
+from iqa_cli.eval import srcc
+from iqa_cli.models.causal import CausalConfig, CausalIQA
+from iqa_cli.models.causal.masked_haar import MaskedHaar
+
+GAIN_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+LOSS_GRID = (1.0, 1.25, 1.5, 1.75, 2.0, 2.5)
+CHROMA_GRID = (1.0, 1.5, 2.0, 3.0, 4.0)
+FEW_LABEL_RIDGE = 0.03
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One value of the block's learned parameters."""
+
+    loss_weight: float = 1.0
+    chroma_visibility: float = 1.0
+    masking_gain: float = 0.0
+
+
+def with_masked_haar(model: CausalIQA) -> CausalIQA:
+    """A copy of ``model`` (CPU) with the masked Haar block added at its fixed special case (HaarPSI): every other
+    parameter and buffer is the model's, loaded strictly."""
+    out = CausalIQA(CausalConfig.from_dict(model.config.to_dict() | {"masked_haar": True}))
+    state = out.state_dict()
+    old = model.state_dict()
+    n_old = model.config.n_features
+    for k, v in old.items():
+        if v.shape == state[k].shape:
+            state[k] = v.clone()
+        else:  # head buffers: the new block's features come last
+            state[k][..., :n_old] = v
+    out.load_state_dict(state, strict=True)
+    return out
+
+
+@torch.inference_mode()
+def grid_features(
+    block: MaskedHaar,
+    pairs: Iterable[tuple[np.ndarray, np.ndarray]],
+    settings: Sequence[Setting],
+    content_energy: float,
+) -> np.ndarray:
+    """(N, S, 2) block features of each (ref, dist) ``HxWxC`` float pair under each setting: the block's
+    parameter-free part computed once per pair."""
+    rows = []
+    for ref, dist in pairs:
+        r, d = (torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float() for x in (ref, dist))
+        if r.shape[1] == 1:
+            r, d = r.expand(-1, 3, -1, -1), d.expand(-1, 3, -1, -1)
+        p = block.prepare(r, d)
+        feats = [
+            block.features(
+                block.maps(p, s.loss_weight, s.chroma_visibility, s.masking_gain, content_energy).mean(dim=(2, 3))
+            )[0]
+            for s in settings
+        ]
+        rows.append(torch.stack(feats).numpy())
+    return np.stack(rows).astype(np.float64)
+
+
+@torch.inference_mode()
+def pristine_content_energy(block: MaskedHaar, images: Sequence[np.ndarray]) -> float:
+    """Mean unnormalised content energy of pristine images (each compared with itself)."""
+    vals = []
+    for im in images:
+        x = torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)[None].float()
+        x = x / 255.0 if im.dtype == np.uint8 else x
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        vals.append(float(block.prepare(x, x).energy.mean()))
+    return max(float(np.mean(vals)), 1e-6)
+
+
+def content_invariance(scores: np.ndarray, conditions: np.ndarray) -> float:
+    """Share of the variance of the scores' ranks explained by the condition (1 - mean within-condition variance /
+    total variance): 1 when every image gets the same score under the same degradation."""
+    r = rankdata(scores)
+    within = np.mean([r[conditions == c].var() for c in np.unique(conditions)])
+    return float(1.0 - within / r.var())
+
+
+def choose_gain(lf_by_gain: np.ndarray, conditions: np.ndarray) -> tuple[float, dict[float, float]]:
+    """``masking_gain`` from :data:`GAIN_GRID` maximising :func:`content_invariance` of the label-free feature
+    (``lf_by_gain`` (N, len(GAIN_GRID))); ties keep the smaller gain."""
+    table = {g: round(content_invariance(-lf_by_gain[:, i], conditions), 5) for i, g in enumerate(GAIN_GRID)}
+    best = max(table.values())
+    return min(g for g, v in table.items() if v == best), table
+
+
+def weight_settings(gain: float) -> list[Setting]:
+    """The (loss weight, chroma visibility) grid at one masking gain, in grid order."""
+    return [Setting(lw, cv, gain) for lw, cv in itertools.product(LOSS_GRID, CHROMA_GRID)]
+
+
+def choose_weights(cal_by_setting: np.ndarray, mos: np.ndarray, keep: np.ndarray | None = None) -> int:
+    """Index of the setting (columns of ``cal_by_setting`` (N, S), the calibrated feature) with the best SRCC
+    against ``mos`` over the rows ``keep`` (default all); ties keep the first."""
+    keep = np.ones(len(mos), bool) if keep is None else keep
+    rhos = [round(srcc(-cal_by_setting[keep, i], mos[keep]), 5) for i in range(cal_by_setting.shape[1])]
+    return int(np.argmax(rhos))
+
+
+def label_free_tau(lf: np.ndarray, scale: float) -> float:
+    """``tau`` putting the median label-free feature (scaled) at a score of 50."""
+    return max(float(np.median(lf / scale)) / math.log(2.0), 1e-6)
