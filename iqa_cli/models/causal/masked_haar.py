@@ -57,6 +57,7 @@ class MaskedHaar(nn.Module):
 
     FEATURES = 2
     MAPS = 3
+    content_energy: torch.Tensor  # buffer
     C, ALPHA, SCALES = 30.0, 4.2, 3
 
     def __init__(self, visibility: float = 1.0) -> None:
