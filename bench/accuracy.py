@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +34,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from iqa_cli.api import load_model  # noqa: E402
 from iqa_cli.eval import correlations  # noqa: E402
 from iqa_cli.models.baselines import MSSSIM, PSNR, SSIM, HaarPSI  # noqa: E402
-from iqa_cli.synth.devset import find_data_dir, load_refs, pristine_paths, require_data_dir  # noqa: E402
-from iqa_cli.train import heads, selection  # noqa: E402
+from iqa_cli.synth.devset import (  # noqa: E402
+    find_data_dir,
+    load_conditions,
+    load_refs,
+    make_dev_pairs,
+    pristine_paths,
+    require_data_dir,
+)
+from iqa_cli.train import heads, masked, selection  # noqa: E402
 
 
 def main() -> None:
@@ -63,13 +71,34 @@ def main() -> None:
             for k, m in mods.items():
                 base[k].append(float(m(r, d)))
 
+    block = model.masked_haar
+    settings = []
+    if block is not None:  # the masked Haar block's calibrated feature under each candidate setting (nested LOTO)
+        gain = float(block.masking_gain)
+        settings = masked.weight_settings(gain) + masked.weight_settings(0.0)
+    grids: dict[str, list[np.ndarray]] = {"kodak": [], "train": []}
+
+    def grid_hook(which: str, then=None):
+        def hook(ref: np.ndarray, dist: np.ndarray) -> None:
+            if block is not None:
+                grids[which].append(masked.grid_features(block, [(ref, dist)], settings)[0])
+            if then is not None:
+                then(ref, dist)
+
+        return hook
+
     max_side = args.max_side or None
-    kodak = selection.dev_features(model, refs, max_side=max_side, on_pair=score_baselines)
+    kodak = selection.dev_features(model, refs, max_side=max_side, on_pair=grid_hook("kodak", score_baselines))
+    train_refs = load_refs(selection.dev_train_refs(data_dir))
     if args.train_dev is not None and args.train_dev.is_file():
         z = np.load(args.train_dev)
         train_dev = selection.DevFeatures(z["features"], z["mos"], z["type_ids"], z["levels"], [])
+        if block is not None:
+            hook = grid_hook("train")
+            for p in make_dev_pairs(train_refs, load_conditions(), seed=0):
+                hook(p.ref, p.dist)
     else:
-        train_dev = selection.dev_features(model, load_refs(selection.dev_train_refs(data_dir)))
+        train_dev = selection.dev_features(model, train_refs, on_pair=grid_hook("train"))
     scale = model.feature_scale.numpy()
     feats = torch.from_numpy(kodak.features).float()
     with torch.inference_mode():
@@ -78,16 +107,32 @@ def main() -> None:
     groups = heads.feature_groups(model)
     group = (scorer.metadata.get("heads") or {}).get("few_label_group", "all")
     ridge = selection.head_ridge(scorer.metadata)  # the shipped head's settings (its softness is in feature_scale)
-    loto = selection.leave_one_type_out(train_dev, scale, test=kodak, ridge=ridge, columns=groups[group])
-    ablation = {
+    head_rows: dict[str, np.ndarray] = {}
+    ablation: dict[str, np.ndarray] = {}
+    if block is not None:
+        n = len(settings) // 2
+        tr, ko = np.stack(grids["train"])[:, :, 1], np.stack(grids["kodak"])[:, :, 1]
+        nest = partial(masked.nested_loto, tr, train_dev.mos, train_dev.type_ids, ko, kodak.type_ids)
+        head_rows["causal-iqa few-label (masked Haar, nested leave-one-type-out)"] = nest(range(n))[0]
+        ablation = {
+            "ablation: masking only (degradation weights 1), LOTO": nest([0])[0],
+            "ablation: degradation weights only (masking gain 0), nested LOTO": nest(range(n, 2 * n))[0],
+            "ablation: neither (HaarPSI special case, calibrated), LOTO": nest([n])[0],
+        }
+        group = "pixel"  # the previous default's feature group, as a further ablation row
+    else:
+        head_rows[f"causal-iqa few-label (leave-one-type-out, {group} features)"] = selection.leave_one_type_out(
+            train_dev, scale, test=kodak, ridge=ridge, columns=groups[group]
+        )
+    ablation |= {
         f"ablation: few-label LOTO, {name} features": selection.leave_one_type_out(
             train_dev, scale, test=kodak, ridge=ridge, columns=cols
         )
         for name, cols in groups.items()
-        if name != group
+        if name != group or block is not None
     }
     rows = {
-        f"causal-iqa few-label (leave-one-type-out, {group} features)": loto,
+        **head_rows,
         "causal-iqa label-free": lf,
         f"causal-iqa shipped head ({model.config.head}, in-sample)": shipped,
         **{k: np.asarray(v) for k, v in base.items()},

@@ -18,7 +18,6 @@ from common import CACHE, labels
 from iqa_cli.eval import srcc
 from iqa_cli.models.causal.masked_haar import MaskedHaar
 from iqa_cli.train import masked
-from iqa_cli.train.heads import fit_few_label
 
 t0 = time.time()
 block = MaskedHaar()
@@ -34,46 +33,38 @@ z = np.load(CACHE / "train.npz")
 train_refs = [z[k] for k in z.files if k.startswith("ref_") and k != "ref_idx"]
 energy = masked.pristine_content_energy(block, train_refs)
 print(f"content_energy {energy:.2f}", flush=True)
+block.content_energy.fill_(energy)
+block.reference_energy.fill_(energy)
 mos_t, types_t, levels_t, _ = labels("train")
 mos_k, types_k, levels_k, _ = labels("kodak")
 cond_t = types_t * 10 + levels_t
 gain_settings = [masked.Setting(masking_gain=g) for g in masked.GAIN_GRID]
-lf_t = masked.grid_features(block, pairs("train"), gain_settings, energy)[:, :, 0]
+lf_t = masked.grid_features(block, pairs("train"), gain_settings)[:, :, 0]
 gain, table = masked.choose_gain(lf_t, cond_t)
 print("content invariance by gain", table, "->", gain, flush=True)
 lf_srcc = {g: round(srcc(-lf_t[:, i], mos_t), 4) for i, g in enumerate(masked.GAIN_GRID)}
 print("label-free SRCC (train) by gain", lf_srcc)
 settings = masked.weight_settings(gain) + masked.weight_settings(0.0)
 n = len(settings) // 2
-f_t = masked.grid_features(block, pairs("train"), settings, energy)
-f_k = masked.grid_features(block, pairs("kodak"), settings, energy)
+f_t = masked.grid_features(block, pairs("train"), settings)
+f_k = masked.grid_features(block, pairs("kodak"), settings)
 print(f"features done {time.time() - t0:.0f}s", flush=True)
 np.savez(CACHE / "masked_feats.npz", f_t=f_t, f_k=f_k, energy=energy, gain=gain)
 
 
-def nested(cols, fixed=None):
-    """Kodak predictions: per held-out type, setting chosen among ``cols`` (or ``fixed``) on the other types'
-    training pairs, calibration fitted there."""
-    pred = np.zeros(len(mos_k))
-    chosen = {}
-    for t in np.unique(types_k):
-        keep = types_t != t
-        cal = f_t[:, cols, 1]
-        i = fixed if fixed is not None else cols[masked.choose_weights(cal, mos_t, keep)]
-        scale = np.array([f_t[keep, i, 1].mean()])
-        w, b = fit_few_label(f_t[keep, i, 1:2], mos_t[keep], scale, ridge=masked.FEW_LABEL_RIDGE)
-        sel = types_k == t
-        pred[sel] = b - np.log1p(f_k[sel, i, 1:2] / scale) @ w
-        chosen[int(t)] = settings[i]
-    return pred, chosen
+def nested(cols):
+    """Kodak predictions: per held-out type, the setting chosen among ``cols`` and the calibration fitted on the
+    other types' training pairs (iqa_cli.train.masked.nested_loto)."""
+    pred, chosen = masked.nested_loto(f_t[:, :, 1], mos_t, types_t, f_k[:, :, 1], types_k, list(cols))
+    return pred, {t: settings[i] for t, i in chosen.items()}
 
 
 rows = {}
 full, chosen = nested(list(range(n)))
 rows["learned masking + degradation weights (nested LOTO)"] = full
-rows["masking only (weights 1), calibrated LOTO"] = nested(None, fixed=0)[0]
+rows["masking only (weights 1), calibrated LOTO"] = nested([0])[0]
 rows["degradation weights only (gain 0, nested LOTO)"] = nested(list(range(n, 2 * n)))[0]
-rows["neither = HaarPSI special case, calibrated LOTO"] = nested(None, fixed=n)[0]
+rows["neither = HaarPSI special case, calibrated LOTO"] = nested([n])[0]
 rows["label-free feature (gain chosen without labels)"] = -f_k[:, 0, 0]
 rows["HaarPSI special case, uncalibrated"] = -f_k[:, n, 0]
 i_all = masked.choose_weights(f_t[:, :n, 1], mos_t)

@@ -108,14 +108,17 @@ def predict(head: FewLabelHead, features: np.ndarray, scale: np.ndarray) -> np.n
 
 
 def feature_groups(model: CausalIQA) -> dict[str, np.ndarray]:
-    """Column indices of the pooled features: ``all``, ``learned`` (encoder scales) and ``pixel`` (the fixed,
-    training-free branches: pixel maps and the Haar block)."""
+    """Column indices of the pooled features: ``all``, ``learned`` (encoder scales), ``pixel`` (the fixed,
+    training-free branches: pixel maps and the Haar block) and ``masked_haar`` (the masked Haar block, if any)."""
     cfg = model.config
     n_mean = sum(cfg.map_channels)
     n_learned = sum(cfg.degradation)
     learned = np.r_[0:n_learned, n_mean : n_mean + n_learned]
-    pixel = np.setdiff1d(np.arange(cfg.n_features), learned)
+    masked = np.arange(cfg.n_features - cfg.n_masked_haar_features, cfg.n_features)
+    pixel = np.setdiff1d(np.arange(cfg.n_features), np.r_[learned, masked])
     groups = {"all": np.arange(cfg.n_features), "learned": learned}
     if len(pixel):
         groups["pixel"] = pixel
+    if len(masked):
+        groups["masked_haar"] = masked
     return groups

@@ -3,7 +3,8 @@ parameters and the two heads on its features.
 
 The protocol is fixed before any score is looked at, and every choice is made on training images (never Kodak):
 
-1. ``content_energy``: mean shared band energy of pristine training images (no label, no distortion).
+1. ``content_energy`` = ``reference_energy``: mean shared band energy of pristine training images (no label, no
+   distortion); the visibility constant is HaarPSI's at that contrast.
 2. ``masking_gain``: chosen *without labels* by the content-invariance intervention: the same degradation (one
    development condition: type and level, its human score unused) applied to different images should get the
    same score, so the gain maximises the share of score variance (ranks) explained by the condition
@@ -23,8 +24,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ from scipy.stats import rankdata  # type: ignore[import-untyped]
 
 from iqa_cli.eval import srcc
 from iqa_cli.models.causal import CausalConfig, CausalIQA
+from iqa_cli.models.causal.heads import FewLabelHead, write_heads
 from iqa_cli.models.causal.masked_haar import MaskedHaar
 
 GAIN_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
@@ -70,10 +73,9 @@ def grid_features(
     block: MaskedHaar,
     pairs: Iterable[tuple[np.ndarray, np.ndarray]],
     settings: Sequence[Setting],
-    content_energy: float,
 ) -> np.ndarray:
-    """(N, S, 2) block features of each (ref, dist) ``HxWxC`` float pair under each setting: the block's
-    parameter-free part computed once per pair."""
+    """(N, S, 2) block features of each (ref, dist) ``HxWxC`` float pair under each setting (the block's energy
+    buffers as they are): the block's parameter-free part computed once per pair."""
     rows = []
     for ref, dist in pairs:
         r, d = (torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float() for x in (ref, dist))
@@ -82,7 +84,7 @@ def grid_features(
         p = block.prepare(r, d)
         feats = [
             block.features(
-                block.maps(p, s.loss_weight, s.chroma_visibility, s.masking_gain, content_energy).mean(dim=(2, 3))
+                block.maps(p, s.loss_weight, s.chroma_visibility, s.masking_gain, block.content_energy).mean(dim=(2, 3))
             )[0]
             for s in settings
         ]
@@ -135,3 +137,106 @@ def choose_weights(cal_by_setting: np.ndarray, mos: np.ndarray, keep: np.ndarray
 def label_free_tau(lf: np.ndarray, scale: float) -> float:
     """``tau`` putting the median label-free feature (scaled) at a score of 50."""
     return max(float(np.median(lf / scale)) / math.log(2.0), 1e-6)
+
+
+def fit_masked_model(
+    base: CausalIQA,
+    refs: Sequence[tuple[str, np.ndarray]],
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> tuple[CausalIQA, dict[str, Any]]:
+    """Steps 1-4 of the module's protocol on the development conditions re-created on ``refs`` (training images):
+    ``base`` with the masked Haar block added, fitted, default head few-label; and a summary for the metadata."""
+    from iqa_cli.synth.devset import load_conditions, make_dev_pairs
+    from iqa_cli.train.heads import FLOOR_MARGIN, fit_few_label
+
+    say = log or (lambda _msg: None)
+    conditions = load_conditions()
+    meta = [
+        (p.condition.mean_score, p.condition.type_id, p.condition.level)
+        for p in make_dev_pairs(refs, conditions, seed=seed)
+    ]
+    mos = np.array([m[0] for m in meta], np.float64)
+    groups = np.array([m[1] * 10 + m[2] for m in meta])
+
+    def pairs() -> Iterable[tuple[np.ndarray, np.ndarray]]:
+        return ((p.ref, p.dist) for p in make_dev_pairs(refs, conditions, seed=seed))
+
+    model = with_masked_haar(base)
+    block = model.masked_haar
+    assert block is not None
+    energy = pristine_content_energy(block, [im for _, im in refs])
+    say(f"content energy of {len(refs)} pristine images: {energy:.2f}")
+    with torch.no_grad():
+        block.content_energy.fill_(energy)
+        block.reference_energy.fill_(energy)
+    lf = grid_features(block, pairs(), [Setting(masking_gain=g) for g in GAIN_GRID])[:, :, 0]
+    gain, invariance = choose_gain(lf, groups)
+    say(f"masking gain {gain} (content invariance by gain {invariance})")
+    settings = weight_settings(gain)
+    feats = grid_features(block, pairs(), settings)
+    best = settings[choose_weights(feats[:, :, 1], mos)]
+    say(f"loss weight {best.loss_weight}, chroma visibility {best.chroma_visibility}")
+    with torch.no_grad():
+        block.masking_gain.fill_(gain)
+        block.loss_weight.fill_(best.loss_weight)
+        block.chroma_visibility.fill_(best.chroma_visibility)
+    final = feats[:, settings.index(best)]  # (N, 2): label-free, calibrated
+    n = model.config.n_features
+    scale = model.feature_scale.numpy().astype(np.float64).copy()
+    scale[n - 2 :] = final.mean(axis=0)
+    w, b = fit_few_label(final[:, 1:], mos, scale[n - 1 :], ridge=FEW_LABEL_RIDGE)
+    weights = np.zeros(n, np.float32)
+    weights[n - 1] = w[0]
+    floor = float(mos.min() - FLOOR_MARGIN * np.ptp(mos))
+    direction = np.zeros(n, np.float32)
+    direction[n - 2] = 1.0
+    tau = label_free_tau(final[:, 0], float(scale[n - 2]))
+    write_heads(
+        model, scale=scale, label_free=(direction, tau), few_label=FewLabelHead(weights, max(b, floor + 1e-6), floor)
+    )
+    out = model.with_config(head="few_label")
+    summary = {
+        "train_dev_pairs": len(mos),
+        "content_energy": round(energy, 4),
+        "masking_gain": gain,
+        "content_invariance_by_gain": {str(k): v for k, v in invariance.items()},
+        "loss_weight": best.loss_weight,
+        "chroma_visibility": best.chroma_visibility,
+        "label_free_srcc_train_dev": round(srcc(-final[:, 0], mos), 4),
+        "few_label_srcc_train_dev": round(srcc(-final[:, 1], mos), 4),
+        "few_label_ridge": FEW_LABEL_RIDGE,
+        "few_label_group": "masked_haar",
+        "default_head": "few_label",
+    }
+    return out, summary
+
+
+def nested_loto(
+    train: np.ndarray,
+    mos: np.ndarray,
+    types: np.ndarray,
+    test: np.ndarray,
+    test_types: np.ndarray,
+    candidates: Sequence[int],
+) -> tuple[np.ndarray, dict[int, int]]:
+    """Leave-one-type-out few-label predictions (MOS scale) for ``test`` with the setting chosen inside each fold.
+
+    ``train`` (N, S) / ``test`` (M, S): the calibrated feature under each setting, for the training pairs (labelled
+    ``mos``, ``types``) and the test pairs. For each test type t: among ``candidates`` (column indices) the setting
+    with the best SRCC on the training pairs of the *other* types, the one-weight calibration fitted on those same
+    pairs, then applied to the test pairs of type t. Returns the predictions and the setting chosen per type.
+    """
+    from iqa_cli.train.heads import fit_few_label
+
+    pred = np.zeros(len(test_types))
+    chosen: dict[int, int] = {}
+    for t in np.unique(test_types):
+        keep = types != t
+        i = candidates[choose_weights(train[:, list(candidates)], mos, keep)]
+        scale = np.array([train[keep, i].mean()])
+        w, b = fit_few_label(train[keep, i : i + 1], mos[keep], scale, ridge=FEW_LABEL_RIDGE)
+        sel = test_types == t
+        pred[sel] = b - np.log1p(test[sel, i : i + 1] / scale) @ w
+        chosen[int(t)] = i
+    return pred, chosen

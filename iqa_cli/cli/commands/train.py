@@ -63,6 +63,14 @@ def train(
             help="Where the network trains and the heads' features are computed: cpu, cuda, cuda:N, mps or auto.",
         ),
     ] = "cpu",
+    masked: Annotated[
+        bool,
+        typer.Option(
+            "--masked",
+            help="Instead: add and fit the masked Haar block on --out's causal-iqa.safetensors (else the shipped one): "
+            "the recipe of the shipped default (minutes).",
+        ),
+    ] = False,
     refit_heads: Annotated[
         bool,
         typer.Option(
@@ -93,11 +101,18 @@ def train(
     refit_from: Path | None = None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     target = str(resolve_device(device))
-    if target != "cpu" and (robust or refit_heads):
+    if target != "cpu" and (robust or refit_heads or masked):
         raise typer.BadParameter(
-            "--robust and --refit-heads run on the CPU only; leave --device out", param_hint="--device"
+            "--robust, --masked and --refit-heads run on the CPU only; leave --device out", param_hint="--device"
         )
-    if robust:
+    if masked:
+        from iqa_cli.train.masked_recipe import run_masked
+        from iqa_cli.weights import shipped_path
+
+        beside = out_dir / f"{MODEL_NAME}.safetensors"
+        base = beside if beside.is_file() else shipped_path(beside.name)[0]
+        summary = run_masked(out_dir, workdir, base, seed=seed, threads=threads, force=force)
+    elif robust:
         factor = ROBUST_VISIBILITY if visibility is None else visibility
         summary = run_robust(
             out_dir, workdir, steps=robust_steps, seed=seed, threads=threads, visibility=factor, force=force

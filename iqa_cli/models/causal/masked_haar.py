@@ -10,14 +10,17 @@ Codes, per position and band (sizes 2 and 4, both orientations):
   energy than the reference (structure removed: blur, compression, pixelation), ``gain`` where it has more (structure
   added: noise, blocking edges, ringing); chroma change on I and Q. Each is HaarPSI's ratio
   ``(a - b)^2 / (a^2 + b^2 + C)``, exactly 0 for identical images (the null intervention).
-- *content code*: the band energy both images share, ``min(a, b)^2`` at size 2, averaged over a 5x5 neighbourhood
-  and divided by its mean on pristine images of the domain (``content_energy``, a statistic re-estimated by
-  ``iqa adapt``). Degradation cannot create it (content invariance): it is the reference's where the distortion
-  only adds, the distorted image's where it only removes.
+- *content code*: the band energy both images share, ``min(a, b)^2`` at size 2, averaged over a 5x5 neighbourhood.
+  Degradation cannot create it (content invariance): it is the reference's where the distortion only adds, the
+  distorted image's where it only removes.
 
 Masking (a learned divisive normalisation): added energy hides in texture, so the gain change is divided by
-``a^2 + b^2 + C (1 + g * content)``; removed structure is not masked. Degradation weights: ``loss_weight`` scales
-the loss channel, ``chroma_visibility`` multiplies the chroma constant. The learned parameters are those three
+``a^2 + b^2 + C + g * content`` (the neighbourhood's shared energy joins the pointwise energy, so where the
+content is textured the same added noise counts less); removed structure is not masked. The visibility constant
+``C`` follows the domain's contrast: ``C = 30 * content_energy / reference_energy``, the mean shared energy of
+pristine images of the domain over that of the natural training images (both buffers; equal, so ``C = 30``, until
+``iqa adapt`` re-estimates ``content_energy`` on a new domain). Degradation weights: ``loss_weight`` scales the loss
+channel, ``chroma_visibility`` multiplies the chroma constant. The learned parameters are those three
 (``g = masking_gain``); with ``g = 0`` and both others 1 the block is HaarPSI (signed chroma) exactly.
 
 Two features, each ``1 - mHaarPSI``, exactly 0 for identical images: *label-free* (masking only: ``g`` and
@@ -57,7 +60,8 @@ class MaskedHaar(nn.Module):
 
     FEATURES = 2
     MAPS = 3
-    content_energy: torch.Tensor  # buffer
+    content_energy: torch.Tensor  # buffers
+    reference_energy: torch.Tensor
     C, ALPHA, SCALES = 30.0, 4.2, 3
 
     def __init__(self, visibility: float = 1.0) -> None:
@@ -67,6 +71,7 @@ class MaskedHaar(nn.Module):
         self.chroma_visibility = nn.Parameter(torch.tensor(1.0))
         self.masking_gain = nn.Parameter(torch.tensor(0.0))
         self.register_buffer("content_energy", torch.tensor(1.0))
+        self.register_buffer("reference_energy", torch.tensor(1.0))
 
     def _deficit(self, u: torch.Tensor) -> torch.Tensor:
         """``sigmoid(alpha) - sigmoid(alpha (1 - u))``, written to be exactly 0 at ``u == 0``."""
@@ -111,21 +116,22 @@ class MaskedHaar(nn.Module):
         """:meth:`forward`'s maps from prepared inputs and given parameters (fitting tries many on one
         :meth:`prepare`)."""
         g = torch.as_tensor(masking_gain).clamp_min(0.0)
-        masked_c = self.c * (1.0 + g * (p.energy / content_energy))
+        c = self.c * (content_energy / self.reference_energy)  # the domain's visibility floor
+        masked_c = c + g * p.energy
         loss, gain = [], []
         for a, d in p.bands:
             change = (a - d).pow(2)
             energy = a * a + d * d
             lost = d < a
-            loss.append(torch.where(lost, change / (energy + self.c), 0.0))
+            loss.append(torch.where(lost, change / (energy + c), 0.0))
             gain.append(torch.where(lost, 0.0, change / (energy + masked_c)))
         u_gain = (gain[0] + gain[1]) / 2.0
         u_loss = (loss[0] + loss[1]) / 2.0
         i_r, i_d = p.chroma
         chroma_change = (i_r - i_d).pow(2)
         chroma_energy = i_r * i_r + i_d * i_d
-        u_iq_lf = (chroma_change / (chroma_energy + self.c)).mean(dim=1, keepdim=True)
-        c_chroma = self.c * torch.as_tensor(chroma_visibility).clamp_min(1e-3)
+        u_iq_lf = (chroma_change / (chroma_energy + c)).mean(dim=1, keepdim=True)
+        c_chroma = c * torch.as_tensor(chroma_visibility).clamp_min(1e-3)
         u_iq_cal = (chroma_change / (chroma_energy + c_chroma)).mean(dim=1, keepdim=True)
         u_lum_cal = u_gain + torch.as_tensor(loss_weight).clamp_min(0.0) * u_loss
         w = p.weight
