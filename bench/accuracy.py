@@ -74,7 +74,7 @@ def main() -> None:
     block = model.masked_haar
     settings = []
     if block is not None:  # the masked Haar block's calibrated feature under each candidate setting (nested LOTO)
-        gain = float(block.masking_gain)
+        gain = float(block.masking_gain.detach())
         settings = masked.weight_settings(gain) + masked.weight_settings(0.0)
     grids: dict[str, list[np.ndarray]] = {"kodak": [], "train": []}
 

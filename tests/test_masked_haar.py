@@ -169,3 +169,35 @@ def test_nested_loto_never_lets_the_held_out_type_choose_its_setting() -> None:
     pred2, chosen2 = masked.nested_loto(train2, mos, types, test, types, [0, 1])
     assert chosen2[3] == chosen[3]
     assert np.array_equal(pred2[types == 3], pred[types == 3])
+
+
+def test_fit_masked_model_follows_the_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import textured
+
+    from iqa_cli.synth import devset
+
+    conditions = devset.load_conditions()
+    keep = [c for c in conditions if c.type_id in (1, 11) and c.level in (1, 3, 5)]  # blur and noise, 3 levels
+    monkeypatch.setattr(devset, "load_conditions", lambda *a, **k: keep)
+    refs = [(f"r{i}", textured(64, 80, seed=i)) for i in range(3)]
+    base = CausalIQA(CausalConfig())
+    model, summary = masked.fit_masked_model(base, refs)
+    block = model.masked_haar
+    assert block is not None and model.config.masked_haar and model.config.head == "few_label"
+    assert float(block.masking_gain.detach()) in masked.GAIN_GRID and summary["masking_gain"] == float(
+        block.masking_gain.detach()
+    )
+    assert (
+        float(block.loss_weight.detach()) in masked.LOSS_GRID
+        and float(block.chroma_visibility.detach()) in masked.CHROMA_GRID
+    )
+    assert float(block.content_energy) == float(block.reference_energy) > 0
+    n = model.config.n_features
+    assert torch.count_nonzero(model.fl_weights) == 1 and model.fl_weights[n - 1] > 0  # one calibrated feature
+    assert torch.count_nonzero(model.lf_direction) == 1 and model.lf_direction[n - 2] == 1.0
+    ref = torch.from_numpy(refs[0][1]).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        assert model.eval()(ref, ref.clone()).item() == 100.0
+        blurred = _blurred(ref)
+        assert model(ref, blurred).item() < 100.0
+        assert model.with_config(head="label_free").eval()(ref, blurred).item() < 100.0

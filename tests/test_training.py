@@ -230,6 +230,12 @@ def test_feature_groups_partition_the_columns() -> None:
     np.testing.assert_array_equal(np.sort(g["learned"]), g["all"])
     g = heads.feature_groups(CausalIQA(CausalConfig(pixel_branch=False, haar=True)))
     np.testing.assert_array_equal(g["pixel"], np.arange(g["all"][-1] - 3, g["all"][-1] + 1))
+    m = CausalIQA(CausalConfig(masked_haar=True))
+    g = heads.feature_groups(m)
+    assert set(g) == {"all", "learned", "pixel", "masked_haar"}
+    np.testing.assert_array_equal(g["masked_haar"], [m.config.n_features - 2, m.config.n_features - 1])
+    assert sorted(set(g["learned"]) | set(g["pixel"]) | set(g["masked_haar"])) == list(g["all"])
+    assert not set(g["pixel"]) & set(g["masked_haar"])
 
 
 def test_select_few_label_prefers_the_group_that_carries_the_relation() -> None:

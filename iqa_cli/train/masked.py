@@ -78,7 +78,7 @@ def grid_features(
     buffers as they are): the block's parameter-free part computed once per pair."""
     rows = []
     for ref, dist in pairs:
-        r, d = (torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float() for x in (ref, dist))
+        r, d = (torch.from_numpy(np.array(x, np.float32)).permute(2, 0, 1)[None] for x in (ref, dist))
         if r.shape[1] == 1:
             r, d = r.expand(-1, 3, -1, -1), d.expand(-1, 3, -1, -1)
         p = block.prepare(r, d)
