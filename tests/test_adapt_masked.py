@@ -232,3 +232,14 @@ def test_cli_prints_the_self_check_and_keeps_the_few_label_head(
     score = runner.invoke(app, ["score", str(domain / "img0.png"), str(domain / "img1.png"), "--weights", str(out)])
     assert score.exit_code == 0, score.stderr
     assert 0.0 <= float(score.stdout) <= 100.0
+
+
+def test_head_can_be_switched_on_request(domain: Path, masked_weights: Path, tmp_path: Path) -> None:
+    from iqa_cli.api import load_model
+
+    out = tmp_path / "lf.safetensors"
+    report = adapt([domain], out, base=masked_weights, conditions=CONDITIONS, head="label_free")
+    assert report.default_head == "label_free"
+    assert load_model(weights=out, device="cpu").module.config.head == "label_free"
+    with pytest.raises(UsageError, match="head must be one of"):
+        adapt([domain], tmp_path / "x.safetensors", base=masked_weights, conditions=CONDITIONS, head="other")

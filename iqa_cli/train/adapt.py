@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from iqa_cli.errors import TrainingError, UsageError
+from iqa_cli.models.causal.heads import HEADS
 from iqa_cli.train.base import load_base, save_derived
 from iqa_cli.train.checkpoint import checkpoint_paths, prepare_checkpoint
 from iqa_cli.train.domain import (
@@ -146,6 +147,7 @@ def adapt(
     force: bool = False,
     progress: Progress | None = None,
     conditions: Sequence[Condition] | str | Path | None = None,
+    head: str | None = None,
 ) -> AdaptReport:
     """Adapt the causal model to a domain without labels and write the adapted weights (see the module docstring).
 
@@ -170,6 +172,8 @@ def adapt(
         progress: ``progress(phase, done, total)`` callback.
         conditions: development conditions (or their CSV) for a base with the masked Haar block; default
             ``labels/kadid_dev_conditions.csv`` in the shared data folder. Human scores in it are not used.
+        head: default head of the output (``few_label`` or ``label_free``); by default the base's for a base with
+            the masked Haar block (its calibrated head), ``label_free`` after fine-tuning.
 
     Returns:
         An :class:`AdaptReport`.
@@ -190,6 +194,8 @@ def adapt(
         raise UsageError("steps must be >= 0; batch, checkpoint_every and fit_samples >= 1; lr > 0")
     if crop < MIN_SIDE:
         raise UsageError(f"crop must be at least {MIN_SIDE} px, got {crop}")
+    if head is not None and head not in HEADS:
+        raise UsageError(f"head must be one of {', '.join(HEADS)}, got {head!r}")
     if resume and not ckpt.is_file():
         raise UsageError(f"nothing to resume: no checkpoint {ckpt} — run without --resume")
     if not resume and ckpt.exists():
@@ -233,6 +239,7 @@ def adapt(
             max_side=max_side,
             conditions=conditions,
             progress=progress,
+            head=head,
             t0=t0,
         )
 
@@ -279,7 +286,7 @@ def adapt(
 
     sha = save_derived(
         out,
-        model.with_config(head="label_free"),
+        model.with_config(head=head or "label_free"),
         "adapted",
         base_info,
         domain,
@@ -310,6 +317,7 @@ def adapt(
         lf_tau=float(tau),
         final_losses=last,
         elapsed_s=round(time.perf_counter() - t0, 3),
+        default_head=head or "label_free",
     )
 
 
@@ -344,6 +352,7 @@ def _adapt_block(
     max_side: int,
     conditions: Sequence[Condition] | str | Path | None,
     progress: Progress | None,
+    head: str | None,
     t0: float,
 ) -> AdaptReport:
     """The masked Haar block's adaptation (:mod:`iqa_cli.train.adapt_masked`), written like every derived file."""
@@ -354,6 +363,8 @@ def _adapt_block(
     model.eval()
     keys = [file_sha256(p) for p in paths]
     result = adapt_masked(model, pixels, keys, conds, grey, seed=seed, progress=progress)
+    if head is not None and head != model.config.head:
+        model = model.with_config(head=head).eval()
     digest = images_digest(paths)
     sha = save_derived(
         out,
@@ -361,7 +372,9 @@ def _adapt_block(
         "adapted",
         base_info,
         domain,
-        heads_note="few-label head, feature scale and default head kept from the base (the calibrated head); "
+        heads_note="few-label head and feature scale kept from the base (the calibrated head); default head "
+        + ("kept" if head is None else f"set to {model.config.head} on request")
+        + "; "
         "masked Haar block's content_energy and masking_gain re-estimated on unlabelled domain images"
         + ("" if result.lf_tau is None else "; label-free tau refitted on the domain")
         + ("; the self-check found no gain, so the base's masking is kept" if result.kept_base_masking else ""),

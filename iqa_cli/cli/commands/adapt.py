@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,11 @@ import typer
 
 from iqa_cli.cli.options import MatchMode, ProgressOpt, path_argument, path_option
 from iqa_cli.cli.terminal import Progress, check_readable, report_unmatched, stderr_console
+
+
+class HeadChoice(str, Enum):
+    few_label = "few_label"
+    label_free = "label_free"
 
 
 def adapt(
@@ -53,6 +59,14 @@ def adapt(
             help="KADID development conditions CSV (a base with the masked Haar block; default: "
             "labels/kadid_dev_conditions.csv in the shared data folder). Its human scores are not used.",
             dir_okay=False,
+        ),
+    ] = None,
+    head: Annotated[
+        HeadChoice | None,
+        typer.Option(
+            "--head",
+            help="Default head of the output. Default: the base's calibrated head (few_label) for the shipped "
+            "model; label_free after fine-tuning an older base.",
         ),
     ] = None,
     steps: Annotated[int, typer.Option("--steps", help="Fine-tuning steps (older bases only).", min=0)] = 300,
@@ -127,6 +141,7 @@ def adapt(
                     }
                 ),
                 conditions=conditions,
+                head=head.value if head is not None else None,
             )
     except KeyboardInterrupt:
         ckpt = checkpoint_paths(output)[0]
