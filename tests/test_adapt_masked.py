@@ -42,6 +42,8 @@ def masked_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with torch.no_grad():
         for name, value in BLOCK.items():
             getattr(model.masked_haar, name).fill_(value)
+        if hasattr(model.masked_haar, "reference_energy"):  # blocks whose visibility follows the domain's contrast
+            model.masked_haar.reference_energy.fill_(BLOCK["content_energy"])
         model.fl_weights.zero_()
         model.fl_weights[n - 1] = 2.0
         model.lf_direction.zero_()
