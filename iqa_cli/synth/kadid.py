@@ -15,7 +15,7 @@ from iqa_cli.errors import UsageError
 from iqa_cli.synth import degradations as deg
 from iqa_cli.synth.kernels import check_image, filter2d, gaussian_blur, motion_kernel
 
-__all__ = ["KADID_TYPES", "kadid_distort", "kadid_reference"]
+__all__ = ["KADID_RGB_ONLY", "KADID_TYPES", "kadid_distort", "kadid_reference"]
 
 
 KADID_TYPES: dict[int, str] = {
@@ -33,7 +33,8 @@ KADID_TYPES: dict[int, str] = {
     23: "colour block",
     25: "contrast change",
 }
-_KADID_RGB_ONLY = (5, 7)
+KADID_RGB_ONLY = (5, 7)
+"""KADID types that need colour (refused on grey images)."""
 
 
 def _stretch(img: np.ndarray) -> np.ndarray:
@@ -111,7 +112,7 @@ def kadid_distort(img: np.ndarray, type_id: int, parameter: float, rng: np.rando
         known = ", ".join(f"{k} ({v})" for k, v in KADID_TYPES.items())
         raise UsageError(f"unknown KADID type_id {type_id!r}; the development conditions have {known}")
     ref = kadid_reference(img)
-    if ref.shape[2] == 1 and type_id in _KADID_RGB_ONLY:
+    if ref.shape[2] == 1 and type_id in KADID_RGB_ONLY:
         raise UsageError(f"KADID type {type_id} ({KADID_TYPES[type_id]}) needs an RGB image, got grey")
     p = float(parameter)
     if type_id == 1:

@@ -1,6 +1,18 @@
-"""Label-free domain adaptation (``iqa adapt``): fine-tune the causal model on clean images of a new domain.
+"""Label-free domain adaptation (``iqa adapt``): re-estimate what depends on the domain from its clean images.
 
-What an adaptation does, in order:
+Two paths, chosen by the base model:
+
+- **A base with the masked Haar block** (the shipped model): no training. ``content_energy`` and ``masking_gain``
+  are re-estimated from the domain images, the calibrated (few-label) head and the config's default head are kept,
+  the label-free head's ``tau`` is refitted, and a self-check on held-out domain images keeps the base's masking
+  when the adapted one is not more content-invariant (:mod:`iqa_cli.train.adapt_masked`). Seconds to a minute.
+  Needs the KADID development conditions table (``conditions``; by default
+  ``labels/kadid_dev_conditions.csv`` in the shared data folder): only its types, levels and parameters are used.
+  The fine-tuning options (steps, crop, batch, lr, degradations, fit samples, checkpoints) do not apply; the
+  distorted images of unlabelled pairs are not used (their references join the clean images).
+- **An older base without it**: fine-tuning, as below.
+
+What a fine-tuning adaptation does, in order:
 
 1. **Inputs.** Clean domain images (files, or folders searched recursively), plus optionally unlabelled
    (reference, distorted) pairs of the domain. The pairs' references join the clean images; their distorted
@@ -39,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from iqa_cli.errors import TrainingError, UsageError
+from iqa_cli.models.causal.heads import HEADS
 from iqa_cli.train.base import load_base, save_derived
 from iqa_cli.train.checkpoint import checkpoint_paths, prepare_checkpoint
 from iqa_cli.train.domain import (
@@ -58,7 +71,9 @@ from iqa_cli.train.features import Progress, pair_features
 from iqa_cli.train.heads import refit_label_free
 
 if TYPE_CHECKING:
+    from iqa_cli.models.causal import CausalIQA
     from iqa_cli.pairs import Pair
+    from iqa_cli.synth.devset import Condition
 
 MIN_IMAGES = 4
 """Fewest clean domain images an adaptation accepts."""
@@ -89,6 +104,10 @@ class AdaptReport:
     lf_tau: float
     final_losses: dict[str, float] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    method: str = "fine-tune"
+    default_head: str = "label_free"
+    masked: dict[str, Any] | None = None
+    self_check: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,6 +146,8 @@ def adapt(
     resume: bool = False,
     force: bool = False,
     progress: Progress | None = None,
+    conditions: Sequence[Condition] | str | Path | None = None,
+    head: str | None = None,
 ) -> AdaptReport:
     """Adapt the causal model to a domain without labels and write the adapted weights (see the module docstring).
 
@@ -149,6 +170,10 @@ def adapt(
         resume: continue from the checkpoint beside ``out``.
         force: overwrite ``out`` and discard a stale checkpoint.
         progress: ``progress(phase, done, total)`` callback.
+        conditions: development conditions (or their CSV) for a base with the masked Haar block; default
+            ``labels/kadid_dev_conditions.csv`` in the shared data folder. Human scores in it are not used.
+        head: default head of the output (``few_label`` or ``label_free``); by default the base's for a base with
+            the masked Haar block (its calibrated head), ``label_free`` after fine-tuning.
 
     Returns:
         An :class:`AdaptReport`.
@@ -169,6 +194,8 @@ def adapt(
         raise UsageError("steps must be >= 0; batch, checkpoint_every and fit_samples >= 1; lr > 0")
     if crop < MIN_SIDE:
         raise UsageError(f"crop must be at least {MIN_SIDE} px, got {crop}")
+    if head is not None and head not in HEADS:
+        raise UsageError(f"head must be one of {', '.join(HEADS)}, got {head!r}")
     if resume and not ckpt.is_file():
         raise UsageError(f"nothing to resume: no checkpoint {ckpt} — run without --resume")
     if not resume and ckpt.exists():
@@ -192,9 +219,32 @@ def adapt(
     crop = min(crop, floor8(min(min(im.shape[:2]) for im in pixels)))
     digest = images_digest(paths)
 
+    _, model, base_info = load_base(base, "cpu", "adapt")
+    if model.masked_haar is not None:
+        if resume:
+            raise UsageError(
+                f"base {base_info['weights']} has the masked Haar block: its adaptation does not train, "
+                "so there is nothing to resume — run without --resume (and --force)"
+            )
+        return _adapt_block(
+            model,
+            paths,
+            pixels,
+            grey,
+            out,
+            base_info=base_info,
+            pairs=len(pair_list),
+            seed=seed,
+            domain=domain,
+            max_side=max_side,
+            conditions=conditions,
+            progress=progress,
+            head=head,
+            t0=t0,
+        )
+
     from iqa_cli.train.selfsup import TrainConfig, train
 
-    _, model, base_info = load_base(base, "cpu", "adapt")
     model.train()
     cfg = TrainConfig(
         steps=steps,
@@ -236,7 +286,7 @@ def adapt(
 
     sha = save_derived(
         out,
-        model.with_config(head="label_free"),
+        model.with_config(head=head or "label_free"),
         "adapted",
         base_info,
         domain,
@@ -267,4 +317,97 @@ def adapt(
         lf_tau=float(tau),
         final_losses=last,
         elapsed_s=round(time.perf_counter() - t0, 3),
+        default_head=head or "label_free",
+    )
+
+
+def _conditions(conditions: Sequence[Condition] | str | Path | None) -> list[Condition]:
+    """The development conditions: given, read from a CSV, or the shared data folder's table."""
+    from iqa_cli.synth.devset import CONDITIONS_FILE, find_data_dir, load_conditions
+
+    if conditions is not None and not isinstance(conditions, (str, Path)):
+        return list(conditions)
+    if conditions is None:
+        root = find_data_dir()
+        if root is None:
+            raise UsageError(
+                "adapting a base with the masked Haar block needs the KADID development conditions table "
+                f"({CONDITIONS_FILE}): pass --conditions FILE or set $IQA_SHARED_DATA to the data folder"
+            )
+        conditions = root / CONDITIONS_FILE
+    return load_conditions(Path(conditions))
+
+
+def _adapt_block(
+    model: CausalIQA,
+    paths: list[Path],
+    pixels: list[np.ndarray],
+    grey: bool,
+    out: Path,
+    *,
+    base_info: dict[str, Any],
+    pairs: int,
+    seed: int,
+    domain: str | None,
+    max_side: int,
+    conditions: Sequence[Condition] | str | Path | None,
+    progress: Progress | None,
+    head: str | None,
+    t0: float,
+) -> AdaptReport:
+    """The masked Haar block's adaptation (:mod:`iqa_cli.train.adapt_masked`), written like every derived file."""
+    from iqa_cli.train.adapt_masked import CHECK_FRACTION, MIN_CHECK, adapt_masked, domain_conditions
+    from iqa_cli.weights import file_sha256
+
+    conds = _conditions(conditions)
+    model.eval()
+    keys = [file_sha256(p) for p in paths]
+    result = adapt_masked(model, pixels, keys, conds, grey, seed=seed, progress=progress)
+    if head is not None and head != model.config.head:
+        model = model.with_config(head=head).eval()
+    digest = images_digest(paths)
+    sha = save_derived(
+        out,
+        model,
+        "adapted",
+        base_info,
+        domain,
+        heads_note="few-label head and feature scale kept from the base (the calibrated head); default head "
+        + ("kept" if head is None else f"set to {model.config.head} on request")
+        + "; "
+        "masked Haar block's content_energy and masking_gain re-estimated on unlabelled domain images"
+        + ("" if result.lf_tau is None else "; label-free tau refitted on the domain")
+        + ("; the self-check found no gain, so the base's masking is kept" if result.kept_base_masking else ""),
+        images={"count": len(paths), "sha256": digest, "grey": grey, "max_side": max_side},
+        pairs={"count": pairs, "used": "references only"},
+        recipe={
+            "method": "masked-statistics",
+            "seed": seed,
+            "split": f"files ordered by sha256, permuted by default_rng(seed), first max({MIN_CHECK}, "
+            f"ceil({CHECK_FRACTION} n)) held out for the self-check",
+        },
+        masked_haar=result.as_dict(),
+        self_check=result.self_check.line(),
+    )
+    return AdaptReport(
+        output=str(out),
+        sha256=sha,
+        domain=domain,
+        base=base_info,
+        n_images=len(paths),
+        n_pairs=pairs,
+        grey=grey,
+        distortion_names=sorted({c.type_name for c in domain_conditions(conds, grey)}),
+        steps=0,
+        resumed_from=None,
+        crop=0,
+        batch=0,
+        seed=seed,
+        n_feature_samples=result.n_fit_pairs,
+        lf_tau=float(model.get_buffer("lf_tau")),
+        elapsed_s=round(time.perf_counter() - t0, 3),
+        method="masked-statistics",
+        default_head=model.config.head,
+        masked=result.as_dict(),
+        self_check=result.self_check.line(),
     )

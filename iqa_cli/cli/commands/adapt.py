@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,11 @@ import typer
 
 from iqa_cli.cli.options import MatchMode, ProgressOpt, path_argument, path_option
 from iqa_cli.cli.terminal import Progress, check_readable, report_unmatched, stderr_console
+
+
+class HeadChoice(str, Enum):
+    few_label = "few_label"
+    label_free = "label_free"
 
 
 def adapt(
@@ -46,7 +52,24 @@ def adapt(
         Path | None,
         path_option("--base-weights", help="Start from these causal-iqa weights (default: shipped).", dir_okay=False),
     ] = None,
-    steps: Annotated[int, typer.Option("--steps", help="Fine-tuning steps.", min=0)] = 300,
+    conditions: Annotated[
+        Path | None,
+        path_option(
+            "--conditions",
+            help="KADID development conditions CSV (a base with the masked Haar block; default: "
+            "labels/kadid_dev_conditions.csv in the shared data folder). Its human scores are not used.",
+            dir_okay=False,
+        ),
+    ] = None,
+    head: Annotated[
+        HeadChoice | None,
+        typer.Option(
+            "--head",
+            help="Default head of the output. Default: the base's calibrated head (few_label) for the shipped "
+            "model; label_free after fine-tuning an older base.",
+        ),
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Fine-tuning steps (older bases only).", min=0)] = 300,
     seed: Annotated[int, typer.Option("--seed", help="Seed of crops and degradations.")] = 0,
     device: Annotated[str, typer.Option("--device", "-d", help="auto or cpu (training runs on the CPU).")] = "auto",
     crop: Annotated[int, typer.Option("--crop", help="Training crop side (reduced for small images).", min=32)] = 96,
@@ -62,12 +85,15 @@ def adapt(
     progress: ProgressOpt = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
 ) -> None:
-    """Adapt the model to a new domain without labels: fine-tune on clean domain images, refit the label-free head.
+    """Adapt the model to a new domain without labels.
 
-    Writes a weights file usable with `iqa score/batch --weights FILE`; its default head is label-free.
+    With the shipped model (masked Haar block): re-estimate the content statistic and the masking gain on the
+    domain images, keep the calibrated head, and self-check on held-out domain images (the base's masking is kept
+    if the adapted one is not more consistent). Older bases: fine-tune and refit the label-free head (then the
+    default head is label-free). Writes a weights file usable with `iqa score/batch --weights FILE`.
     """
     from iqa_cli.batch import discover
-    from iqa_cli.errors import PairingError, WeightsError
+    from iqa_cli.errors import DatasetError, PairingError, WeightsError
     from iqa_cli.train.adapt import adapt as run
     from iqa_cli.train.checkpoint import checkpoint_paths
 
@@ -79,6 +105,7 @@ def adapt(
         raise typer.BadParameter("give domain IMAGES (files or folders), --pairs, or --ref-dir/--dist-dir")
     check_readable(pairs_csv, "pairs file", PairingError)
     check_readable(base_weights, "weights file", WeightsError)
+    check_readable(conditions, "conditions file", DatasetError)
     console = stderr_console()
     pairs = []
     if pairs_csv is not None or ref_dir is not None:
@@ -105,7 +132,16 @@ def adapt(
                 checkpoint_every=checkpoint_every,
                 resume=resume,
                 force=force,
-                progress=bar.phases({"train": "adapting", "heads": "fitting head"}),
+                progress=bar.phases(
+                    {
+                        "train": "adapting",
+                        "heads": "fitting head",
+                        "masking": "choosing masking",
+                        "check": "self-check",
+                    }
+                ),
+                conditions=conditions,
+                head=head.value if head is not None else None,
             )
     except KeyboardInterrupt:
         ckpt = checkpoint_paths(output)[0]
@@ -113,9 +149,17 @@ def adapt(
         console.print(f"iqa: interrupted — {hint}")
         raise typer.Exit(130) from None
     resumed = f", resumed from step {report.resumed_from}" if report.resumed_from is not None else ""
-    console.print(
-        f"iqa: adapted on {report.n_images} image(s) and {report.n_pairs} pair(s), {report.steps} steps{resumed}, "
-        f"in {report.elapsed_s:.1f}s -> {report.output} (sha256 {report.sha256[:12]}…, default head label_free)",
+    how = (
+        "masking re-estimated, calibrated head kept"
+        if report.method == "masked-statistics"
+        else f"{report.steps} steps{resumed}"
     )
+    console.print(
+        f"iqa: adapted on {report.n_images} image(s) and {report.n_pairs} pair(s), {how}, "
+        f"in {report.elapsed_s:.1f}s -> {report.output} (sha256 {report.sha256[:12]}…, "
+        f"default head {report.default_head})",
+    )
+    if report.self_check is not None:
+        console.print(f"iqa: {report.self_check}")
     if as_json:
         print(json.dumps(report.as_dict()))

@@ -1,0 +1,247 @@
+"""``iqa adapt`` on a base with the masked Haar block: statistics re-estimated, calibrated head kept, self-check.
+
+Tiny generated domains and a handful of development conditions (no shared data needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from iqa_cli.errors import UsageError
+from iqa_cli.synth.devset import Condition, make_dev_pairs
+from iqa_cli.train import adapt_masked
+from iqa_cli.train.adapt import adapt
+from iqa_cli.train.masked import GAIN_GRID, content_invariance, pristine_content_energy
+from tests.conftest import degrade, random_causal_model, textured, write_png
+
+CONDITIONS = [
+    Condition(1, "gaussian blur", 2, 0.5, 4.38),
+    Condition(1, "gaussian blur", 4, 2.0, 1.87),
+    Condition(11, "white noise", 3, 0.003, 3.0),
+    Condition(11, "white noise", 5, 0.01, 2.0),
+    Condition(5, "colour shift", 3, 6.0, 3.0),
+]
+BLOCK = {"content_energy": 389.95, "masking_gain": 4.0, "loss_weight": 1.5, "chroma_visibility": 2.0}
+KEPT = ("loss_weight", "chroma_visibility")
+
+
+@pytest.fixture(scope="module")
+def masked_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random causal model with the masked Haar block at the measured values and the shipped heads' layout:
+    few-label on the calibrated feature (last column), label-free on the label-free feature (the one before)."""
+    from iqa_cli.train.masked import with_masked_haar
+    from iqa_cli.weights import save_weights
+
+    model = with_masked_haar(random_causal_model(0))
+    n = model.config.n_features
+    with torch.no_grad():
+        for name, value in BLOCK.items():
+            getattr(model.masked_haar, name).fill_(value)
+        if hasattr(model.masked_haar, "reference_energy"):  # blocks whose visibility follows the domain's contrast
+            model.masked_haar.reference_energy.fill_(BLOCK["content_energy"])
+        model.fl_weights.zero_()
+        model.fl_weights[n - 1] = 2.0
+        model.lf_direction.zero_()
+        model.lf_direction[n - 2] = 1.0
+        model.feature_scale[n - 2 :] = torch.tensor([0.25, 0.3])
+    model = model.with_config(head="few_label")
+    path = tmp_path_factory.mktemp("weights") / "masked-base.safetensors"
+    save_weights(path, model.state_dict(), {"model": "causal-iqa", "config": model.config.to_dict()})
+    return path
+
+
+def _domain(root: Path, n: int = 6, size: int = 64, channels: int = 3) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        write_png(root / f"img{i}.png", textured(size, size, channels, seed=10 + i))
+    return root
+
+
+@pytest.fixture(scope="module")
+def domain(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _domain(tmp_path_factory.mktemp("masked-domain"))
+
+
+@pytest.fixture(scope="module")
+def adapted(tmp_path_factory: pytest.TempPathFactory, domain: Path, masked_weights: Path):
+    out = tmp_path_factory.mktemp("masked-out") / "domain.safetensors"
+    report = adapt([domain], out, base=masked_weights, domain="tiny", conditions=CONDITIONS)
+    return out, report
+
+
+def _split_images(domain: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(fit, held-out) images as adapt splits them: by file sha256, seed 0."""
+    from iqa_cli.train.domain import discover_images, load_domain_images
+    from iqa_cli.weights import file_sha256
+
+    paths = discover_images([domain])
+    pixels, _ = load_domain_images(paths)
+    fit, held = adapt_masked.split_for_check([file_sha256(p) for p in paths], 0)
+    return [pixels[i] for i in fit], [pixels[i] for i in held]
+
+
+def test_statistics_reestimated_calibrated_head_and_encoder_kept(adapted, domain: Path, masked_weights: Path) -> None:
+    from iqa_cli.api import load_model
+    from iqa_cli.weights import read_weights
+
+    out, report = adapted
+    base = load_model(weights=masked_weights, device="cpu")
+    scorer = load_model(weights=out, device="cpu")
+    model, block = scorer.module, scorer.module.masked_haar
+    assert report.method == "masked-statistics" and report.steps == 0 and report.default_head == "few_label"
+    assert model.config == base.module.config and model.config.head == "few_label"
+    fit, held = _split_images(domain)
+    assert (len(fit), len(held)) == (4, 2)
+    info = report.masked
+    assert info["n_fit"] == 4 and info["n_check"] == 2 and info["n_fit_pairs"] == 4 * 5  # colour shift kept: RGB
+    assert len(info["conditions"]) == 5
+    energy = pristine_content_energy(block, fit)
+    assert info["content_energy"]["estimated"] == pytest.approx(energy, rel=1e-6)
+    assert info["content_energy"]["estimated"] != pytest.approx(BLOCK["content_energy"], rel=1e-3)
+    assert info["masking_gain"]["chosen"] in GAIN_GRID and block.masking_gain.item() in GAIN_GRID
+    if info["kept_base_masking"]:
+        assert block.content_energy.item() == pytest.approx(BLOCK["content_energy"])
+        assert block.masking_gain.item() == BLOCK["masking_gain"]
+    else:
+        assert block.content_energy.item() == pytest.approx(energy, rel=1e-6)
+        assert block.masking_gain.item() == info["masking_gain"]["chosen"]
+    # everything but the masking statistics and the label-free tau is the base's, bit for bit
+    ours, theirs = model.state_dict(), base.module.state_dict()
+    changed = {k for k in ours if not torch.equal(ours[k], theirs[k])}
+    assert changed <= {"masked_haar.content_energy", "masked_haar.masking_gain", "lf_tau"}
+    assert "lf_tau" in changed and report.lf_tau == pytest.approx(info["lf_tau"]["adapted"])
+    for k in (*(f"masked_haar.{p}" for p in KEPT), "fl_weights", "fl_bias", "fl_floor", "feature_scale"):
+        assert torch.equal(ours[k], theirs[k]), k
+    meta = read_weights(out)[1]
+    assert meta["kind"] == "adapted" and meta["default_head"] == "few_label" and meta["domain"] == "tiny"
+    assert meta["self_check"] == report.self_check and "held-out image(s): content invariance" in meta["self_check"]
+    assert meta["masked_haar"]["masking_gain"] == info["masking_gain"]
+    ref = textured(48, 48, 3, seed=3)
+    assert scorer.score(ref, ref) == pytest.approx(100.0, abs=0.01)
+    assert 0.0 <= scorer.score(ref, degrade(ref, 0.1)) < 100.0
+
+
+def test_self_check_values_are_the_models_own(adapted, domain: Path, masked_weights: Path) -> None:
+    """The base invariance the self-check reports is the base model's label-free feature (full scoring path) on
+    the conditions re-created on the held-out images; the adapted one that of a model with the chosen masking."""
+    from iqa_cli.api import load_model
+
+    out, report = adapted
+    _, held = _split_images(domain)
+    check = report.masked["self_check"]
+    base = load_model(weights=masked_weights, device="cpu").module
+    candidate = load_model(weights=out, device="cpu").module
+    with torch.no_grad():
+        candidate.masked_haar.masking_gain.fill_(report.masked["masking_gain"]["chosen"])
+        candidate.masked_haar.content_energy.fill_(report.masked["content_energy"]["estimated"])
+    pairs = list(make_dev_pairs([(str(i), im) for i, im in enumerate(held)], CONDITIONS, seed=0))
+    groups = np.array([p.condition.type_id * 10 + p.condition.level for p in pairs])
+    n = base.config.n_features
+
+    def invariance(model) -> float:
+        r = torch.stack([torch.from_numpy(np.array(p.ref)).permute(2, 0, 1) for p in pairs])
+        d = torch.stack([torch.from_numpy(p.dist).permute(2, 0, 1) for p in pairs])
+        with torch.inference_mode():
+            lf = model.pooled_features(r, d)[:, n - 2].double().numpy()
+        return content_invariance(-lf, groups)
+
+    assert check["n_images"] == 2 and check["n_pairs"] == len(pairs) == 10
+    assert check["base"] == pytest.approx(invariance(base), abs=2e-4)
+    assert check["adapted"] == pytest.approx(invariance(candidate), abs=2e-4)
+    assert check["gain"] == (check["adapted"] > check["base"])
+    assert report.masked["kept_base_masking"] == (not check["gain"])
+
+
+@pytest.mark.parametrize("gain", [True, False])
+def test_self_check_decides_whether_the_masking_changes(
+    gain: bool, domain: Path, masked_weights: Path, tmp_path: Path, monkeypatch
+) -> None:
+    calls: list[int] = []
+
+    def fake(label_free: np.ndarray, groups: np.ndarray) -> float:  # base first, then the adapted candidate
+        calls.append(len(label_free))
+        return (0.5, 0.9 if gain else 0.5)[len(calls) - 1]
+
+    monkeypatch.setattr(adapt_masked, "invariance", fake)
+    report = adapt([domain], tmp_path / "o.safetensors", base=masked_weights, conditions=CONDITIONS)
+    assert calls == [10, 10]
+    info, line = report.masked, report.self_check
+    assert info["kept_base_masking"] is (not gain)
+    if gain:
+        assert line.startswith("self-check on 2 held-out image(s): content invariance 0.5000 -> 0.9000 (gain)")
+        assert info["masking_gain"]["adapted"] == info["masking_gain"]["chosen"]
+        assert info["content_energy"]["adapted"] == pytest.approx(info["content_energy"]["estimated"], rel=1e-6)
+    else:
+        assert "0.5000 -> 0.5000 (no gain: the base's masking is kept)" in line
+        assert info["masking_gain"]["adapted"] == BLOCK["masking_gain"]
+        assert info["content_energy"]["adapted"] == pytest.approx(BLOCK["content_energy"])
+    assert "a label-free consistency check, not agreement with human scores" in line
+
+
+def test_split_is_seeded_and_independent_of_order() -> None:
+    keys = [f"{i:064x}" for i in range(10)]
+    fit, held = adapt_masked.split_for_check(keys, 0)
+    assert len(held) == 3 and sorted(fit + held) == list(range(10))
+    shuffled = keys[::-1]
+    fit2, held2 = adapt_masked.split_for_check(shuffled, 0)
+    assert {shuffled[i] for i in held2} == {keys[i] for i in held}
+    assert adapt_masked.split_for_check(keys, 1)[1] != held or adapt_masked.split_for_check(keys, 2)[1] != held
+    assert len(adapt_masked.split_for_check(keys[:4], 0)[1]) == 2  # at least 2 held out
+
+
+def test_grey_domain_drops_colour_only_conditions(masked_weights: Path, tmp_path: Path) -> None:
+    grey = _domain(tmp_path / "grey", n=4, size=48, channels=1)
+    report = adapt([grey], tmp_path / "g.safetensors", base=masked_weights, conditions=CONDITIONS)
+    assert report.grey and "5:3" not in report.masked["conditions"] and len(report.masked["conditions"]) == 4
+    assert report.masked["n_fit"] == 2 and report.masked["n_fit_pairs"] == 2 * 4
+
+
+def test_refuses_without_conditions_table(domain: Path, masked_weights: Path, tmp_path: Path, monkeypatch) -> None:
+    from iqa_cli.synth import devset
+
+    monkeypatch.setattr(devset, "find_data_dir", lambda project=None: None)
+    with pytest.raises(UsageError, match="needs the KADID development conditions table .* pass --conditions"):
+        adapt([domain], tmp_path / "o.safetensors", base=masked_weights)
+    assert not (tmp_path / "o.safetensors").exists()
+
+
+def test_cli_prints_the_self_check_and_keeps_the_few_label_head(
+    domain: Path, masked_weights: Path, tmp_path: Path
+) -> None:
+    from iqa_cli.cli import app
+
+    table = tmp_path / "conditions.csv"
+    table.write_text(
+        "type_id,type_name,level,parameter,mean_score\n"
+        + "".join(f"{c.type_id},{c.type_name},{c.level},{c.parameter},{c.mean_score}\n" for c in CONDITIONS)
+    )
+    out = tmp_path / "cli.safetensors"
+    runner = CliRunner()
+    args = ["adapt", str(domain), "-o", str(out), "--base-weights", str(masked_weights), "--conditions", str(table)]
+    result = runner.invoke(app, [*args, "--no-progress", "--json"])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["method"] == "masked-statistics" and report["default_head"] == "few_label"
+    assert "masking re-estimated, calibrated head kept" in result.stderr and "default head few_label" in result.stderr
+    lines = [x for x in result.stderr.splitlines() if x.startswith("iqa: self-check on 2 held-out image(s)")]
+    assert len(lines) == 1 and "not agreement with human scores" in lines[0]
+    assert report["self_check"] in lines[0]
+    score = runner.invoke(app, ["score", str(domain / "img0.png"), str(domain / "img1.png"), "--weights", str(out)])
+    assert score.exit_code == 0, score.stderr
+    assert 0.0 <= float(score.stdout) <= 100.0
+
+
+def test_head_can_be_switched_on_request(domain: Path, masked_weights: Path, tmp_path: Path) -> None:
+    from iqa_cli.api import load_model
+
+    out = tmp_path / "lf.safetensors"
+    report = adapt([domain], out, base=masked_weights, conditions=CONDITIONS, head="label_free")
+    assert report.default_head == "label_free"
+    assert load_model(weights=out, device="cpu").module.config.head == "label_free"
+    with pytest.raises(UsageError, match="head must be one of"):
+        adapt([domain], tmp_path / "x.safetensors", base=masked_weights, conditions=CONDITIONS, head="other")
