@@ -67,8 +67,8 @@ _register(
 )
 _register(
     "causal-iqa",
-    "Causal-disentanglement model with visual masking, trained here without human scores (few-label head fitted "
-    "to 65 condition means)",
+    "Masked Haar model: learned degradation code (structure removed vs added, chroma visibility) and masking on "
+    "HaarPSI's perceptual front end; 3 learned parameters and a calibration to 65 KADID condition means",
     build,
     "causal-iqa.safetensors",
     default=True,
