@@ -201,13 +201,39 @@ def test_grey_domain_drops_colour_only_conditions(masked_weights: Path, tmp_path
     assert report.masked["n_fit"] == 2 and report.masked["n_fit_pairs"] == 2 * 4
 
 
-def test_refuses_without_conditions_table(domain: Path, masked_weights: Path, tmp_path: Path, monkeypatch) -> None:
+def test_works_without_the_shared_data_folder(masked_weights: Path, tmp_path: Path, monkeypatch) -> None:
+    """By default the packaged definitions of the 65 conditions are used: no data folder, no human score needed."""
+    from iqa_cli.cli import app
     from iqa_cli.synth import devset
 
-    monkeypatch.setattr(devset, "find_data_dir", lambda project=None: None)
-    with pytest.raises(UsageError, match="needs the KADID development conditions table .* pass --conditions"):
-        adapt([domain], tmp_path / "o.safetensors", base=masked_weights)
-    assert not (tmp_path / "o.safetensors").exists()
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setenv("IQA_SHARED_DATA", str(empty))
+    monkeypatch.chdir(elsewhere)
+    assert devset.find_data_dir() == empty and not any(empty.iterdir())
+    domain = _domain(tmp_path / "small", n=4, size=40)
+    out = tmp_path / "o.safetensors"
+    args = ["adapt", str(domain), "-o", str(out), "--base-weights", str(masked_weights), "--no-progress", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    expected = [f"{c.type_id}:{c.level}" for c in devset.load_condition_definitions()]
+    assert len(expected) == 65 and report["masked"]["conditions"] == expected
+    assert report["masked"]["n_fit"] == 2 and report["masked"]["n_fit_pairs"] == 2 * 65
+    assert out.is_file()
+
+
+def test_a_given_conditions_file_wins(domain: Path, masked_weights: Path, tmp_path: Path) -> None:
+    """A user's CSV (definition columns only, no score) replaces the packaged conditions."""
+    table = tmp_path / "mine.csv"
+    table.write_text(
+        "type_id,type_name,level,parameter\n"
+        + "".join(f"{c.type_id},{c.type_name},{c.level},{c.parameter}\n" for c in CONDITIONS[:3])
+    )
+    report = adapt([domain], tmp_path / "o.safetensors", base=masked_weights, conditions=table)
+    assert report.masked["conditions"] == ["1:2", "1:4", "11:3"]
 
 
 def test_cli_prints_the_self_check_and_keeps_the_few_label_head(

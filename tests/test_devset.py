@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +100,67 @@ def test_load_conditions_bad_table(tmp_path: Path) -> None:
         devset.load_conditions(bad)
     with pytest.raises(DatasetError, match="cannot read conditions table"):
         devset.load_conditions(tmp_path / "absent.csv")
+
+
+def test_packaged_definitions_carry_no_human_score() -> None:
+    """The shipped file holds the definition columns only, for the 65 conditions (13 types x 5 levels)."""
+    from importlib.resources import files
+
+    text = (files("iqa_cli.synth") / devset.PACKAGED_CONDITIONS).read_text(encoding="utf-8")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["type_id", "type_name", "level", "parameter", "parameter_meaning"]
+    assert len(rows) == 66 and all(len(r) == 5 for r in rows)
+    conditions = devset.load_condition_definitions()
+    assert len(conditions) == 65 and all(math.isnan(c.mean_score) for c in conditions)
+    types = {c.type_id for c in conditions}
+    assert len(types) == 13
+    for t in types:
+        assert sorted(c.level for c in conditions if c.type_id == t) == [1, 2, 3, 4, 5]
+    assert [c.parameter for c in conditions if c.type_name == "JPEG"] == [43.0, 36.0, 24.0, 7.0, 4.0]
+
+
+@needs_data
+def test_packaged_definitions_match_the_shared_table() -> None:
+    """Row for row, the packaged file is the shared table's definition columns (regenerate it if this fails)."""
+    from importlib.resources import files
+
+    assert SHARED is not None
+    with (SHARED / devset.CONDITIONS_FILE).open(newline="", encoding="utf-8") as fh:
+        shared = list(csv.DictReader(fh))
+    text = (files("iqa_cli.synth") / devset.PACKAGED_CONDITIONS).read_text(encoding="utf-8")
+    packaged = list(csv.DictReader(io.StringIO(text)))
+    columns = ["type_id", "type_name", "level", "parameter", "parameter_meaning"]
+    assert [{c: r[c] for c in columns} for r in shared] == packaged
+    with_scores = devset.load_conditions()
+    definitions = devset.load_condition_definitions()
+    assert [replace(c, mean_score=0.0) for c in with_scores] == [replace(c, mean_score=0.0) for c in definitions]
+    # the shared table itself is a valid definitions file too (its scores ignored)
+    assert len(devset.load_condition_definitions(SHARED / devset.CONDITIONS_FILE)) == 65
+
+
+def test_load_condition_definitions_from_a_file(tmp_path: Path) -> None:
+    table = tmp_path / "c.csv"
+    table.write_text("type_id,type_name,level,parameter\n11,white noise,3,0.003\n")
+    (cond,) = devset.load_condition_definitions(table)
+    assert (cond.type_id, cond.type_name, cond.level, cond.parameter) == (11, "white noise", 3, 0.003)
+    assert math.isnan(cond.mean_score)
+    table.write_text("type_id,type_name,level\n11,white noise,3\n")
+    with pytest.raises(DatasetError, match="missing column.*parameter"):
+        devset.load_condition_definitions(table)
+    table.write_text("type_id,type_name,level,parameter\n11,white noise,3,x\n")
+    with pytest.raises(DatasetError, match="line 2: malformed"):
+        devset.load_condition_definitions(table)
+    table.write_text("type_id,type_name,level,parameter\n")
+    with pytest.raises(DatasetError, match="no conditions"):
+        devset.load_condition_definitions(table)
+    with pytest.raises(DatasetError, match="cannot read conditions table"):
+        devset.load_condition_definitions(tmp_path / "absent.csv")
+
+
+def test_every_packaged_condition_can_be_recreated() -> None:
+    pairs = list(devset.make_dev_pairs(REFS[1:], devset.load_condition_definitions(), max_side=24))
+    assert len(pairs) == 65
+    assert all(p.dist.shape == p.ref.shape and np.isfinite(p.dist).all() for p in pairs)
 
 
 def test_make_dev_pairs_deterministic_and_order_independent() -> None:

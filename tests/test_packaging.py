@@ -92,6 +92,8 @@ def test_wheel_carries_weights_and_scores_outside_the_checkout(wheel: Path, tmp_
     )
     assert install.returncode == 0, install.stderr[-2000:]
     assert (target / "iqa_cli" / "shipped" / "causal-iqa.safetensors").is_file()
+    packaged = target / "iqa_cli" / "synth" / "kadid_conditions.csv"
+    assert packaged.read_bytes() == (ROOT / "iqa_cli" / "synth" / "kadid_conditions.csv").read_bytes()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(target)}
     ref, dist = ROOT / "examples" / "ref" / "parrots.png", ROOT / "examples" / "dist" / "parrots_jpeg.png"
     run = subprocess.run(
@@ -107,6 +109,24 @@ def test_wheel_carries_weights_and_scores_outside_the_checkout(wheel: Path, tmp_
 
     assert out["model"] == "causal-iqa"
     assert out["score"] == pytest.approx(load_model(device="cpu").score(ref, dist), abs=1e-4)
+
+    # adapt (the shipped model has the masked Haar block) reads the packaged conditions: no shared data folder
+    from tests.conftest import textured, write_png
+
+    domain = tmp_path / "domain"
+    domain.mkdir()
+    for i in range(4):
+        write_png(domain / f"img{i}.png", textured(40, 40, 3, seed=i))
+    env["IQA_SHARED_DATA"] = str(tmp_path / "no-data")  # does not exist
+    adapt = subprocess.run(
+        [sys.executable, "-m", "iqa_cli", "adapt", str(domain), "-o", "d.safetensors", "--no-progress", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert adapt.returncode == 0, adapt.stderr
+    assert len(json.loads(adapt.stdout)["masked"]["conditions"]) == 65 and (tmp_path / "d.safetensors").is_file()
 
 
 def test_every_lazy_public_name_resolves() -> None:
@@ -128,3 +148,14 @@ def test_every_package_is_listed_for_the_wheel() -> None:
         if "__pycache__" not in init.parts
     }
     assert found - listed == set(), f"packages missing from pyproject.toml: {sorted(found - listed)}"
+
+
+@pytest.mark.slow
+def test_wheel_carries_the_condition_definitions_without_scores(wheel: Path) -> None:
+    """`iqa adapt` reads the packaged definitions of the KADID conditions; the human scores are not shipped."""
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        assert "iqa_cli/synth/kadid_conditions.csv" in names
+        header = zf.read("iqa_cli/synth/kadid_conditions.csv").decode().splitlines()[0]
+    assert header == "type_id,type_name,level,parameter,parameter_meaning"
+    assert not any(n.endswith("kadid_dev_conditions.csv") for n in names)

@@ -11,15 +11,21 @@ The pristine images in ``<data>/pristine`` are split once, by folder, and the sp
 
 The data folder (``<data>``, the project's ``../shared/data``) is a parameter; :func:`find_data_dir` is how entry
 points (CLI, training, benchmarks, tests) locate it: ``$IQA_SHARED_DATA``, else ``../shared/data`` beside the project
-folder they name (the working directory by default). Nothing here is found relative to the package's own files.
+folder they name (the working directory by default). The one exception is the conditions' *definitions* (type,
+level, parameter; no human score), shipped with the package as ``kadid_conditions.csv`` (the definition columns of
+the shared table, row for row) and read by :func:`load_condition_definitions`, so that ``iqa adapt`` works without
+the data folder.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
@@ -35,6 +41,8 @@ __all__ = [
     "TRAIN_SETS",
     "Condition",
     "DevPair",
+    "PACKAGED_CONDITIONS",
+    "load_condition_definitions",
     "load_conditions",
     "load_refs",
     "make_dev_pairs",
@@ -51,7 +59,11 @@ CONDITIONS_FILE = Path("labels") / "kadid_dev_conditions.csv"
 """Location of the development conditions relative to the data folder."""
 
 _IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
-_COLUMNS = ("type_id", "type_name", "level", "parameter", "mean_score")
+PACKAGED_CONDITIONS = "kadid_conditions.csv"
+"""The conditions' definitions shipped in this package (``type_id, type_name, level, parameter,
+parameter_meaning``; no human score)."""
+_DEFINITION_COLUMNS = ("type_id", "type_name", "level", "parameter")
+_COLUMNS = (*_DEFINITION_COLUMNS, "mean_score")
 _ENV_VAR = "IQA_SHARED_DATA"
 
 
@@ -64,7 +76,8 @@ class Condition:
         type_name: Human-readable type, e.g. ``"gaussian blur"``.
         level: 1 (mildest) .. 5 (strongest).
         parameter: The distortion parameter of this level (meaning depends on the type).
-        mean_score: Mean human score of the condition over KADID's images (1..5, higher is better).
+        mean_score: Mean human score of the condition over KADID's images (1..5, higher is better); NaN for a
+            definition without score (:func:`load_condition_definitions`).
     """
 
     type_id: int
@@ -124,7 +137,7 @@ def require_data_dir(data_dir: Path | None = None) -> Path:
 
 
 def load_conditions(path: Path | None = None) -> list[Condition]:
-    """Read the development conditions table.
+    """Read the development conditions table, with the human scores.
 
     Args:
         path: CSV with at least the columns ``type_id, type_name, level, parameter, mean_score``
@@ -137,17 +150,48 @@ def load_conditions(path: Path | None = None) -> list[Condition]:
         DatasetError: The file is missing, lacks a column, or has a malformed value.
     """
     path = require_data_dir() / CONDITIONS_FILE if path is None else Path(path)
+    return _parse_conditions(_read_table(path), str(path), scores=True)
+
+
+def load_condition_definitions(path: Path | None = None) -> list[Condition]:
+    """Read the development conditions' definitions only (no data folder needed by default).
+
+    Args:
+        path: CSV with at least the columns ``type_id, type_name, level, parameter``; other columns (e.g. the
+            shared table's human scores) are ignored (default: :data:`PACKAGED_CONDITIONS`, shipped with the package).
+
+    Returns:
+        The conditions, in file order, each with ``mean_score`` NaN.
+
+    Raises:
+        DatasetError: The file is missing, lacks a column, or has a malformed value.
+    """
+    if path is None:
+        resource = files(__package__ or "iqa_cli.synth") / PACKAGED_CONDITIONS
+        try:
+            text = resource.read_text(encoding="utf-8")
+        except OSError as exc:  # pragma: no cover - a broken installation
+            raise DatasetError(f"the packaged conditions {resource} cannot be read; reinstall iqa-cli") from exc
+        return _parse_conditions(text, f"packaged {PACKAGED_CONDITIONS}", scores=False)
+    return _parse_conditions(_read_table(Path(path)), str(path), scores=False)
+
+
+def _read_table(path: Path) -> str:
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c in _COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(_COLUMNS)}")
-            rows = list(reader)
-    except OSError as exc:
-        raise DatasetError(f"cannot read conditions table {path}: {exc.strerror or exc}") from exc
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise DatasetError(f"cannot read conditions table {path}: {reason}") from exc
+
+
+def _parse_conditions(text: str, where: str, scores: bool) -> list[Condition]:
+    columns = _COLUMNS if scores else _DEFINITION_COLUMNS
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    if missing:
+        raise DatasetError(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(columns)}")
     conditions = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in enumerate(reader, start=2):
         try:
             conditions.append(
                 Condition(
@@ -155,13 +199,13 @@ def load_conditions(path: Path | None = None) -> list[Condition]:
                     type_name=row["type_name"].strip(),
                     level=int(row["level"]),
                     parameter=float(row["parameter"]),
-                    mean_score=float(row["mean_score"]),
+                    mean_score=float(row["mean_score"]) if scores else math.nan,
                 )
             )
-        except (TypeError, ValueError) as exc:
-            raise DatasetError(f"{path}, line {line}: malformed value ({exc})") from exc
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise DatasetError(f"{where}, line {line}: malformed value ({exc})") from exc
     if not conditions:
-        raise DatasetError(f"{path}: no conditions in the table")
+        raise DatasetError(f"{where}: no conditions in the table")
     return conditions
 
 

@@ -6,8 +6,8 @@ Two paths, chosen by the base model:
   are re-estimated from the domain images, the calibrated (few-label) head and the config's default head are kept,
   the label-free head's ``tau`` is refitted, and a self-check on held-out domain images keeps the base's masking
   when the adapted one is not more content-invariant (:mod:`iqa_cli.train.adapt_masked`). Seconds to a minute.
-  Needs the KADID development conditions table (``conditions``; by default
-  ``labels/kadid_dev_conditions.csv`` in the shared data folder): only its types, levels and parameters are used.
+  Uses the KADID development conditions (``conditions``; by default their definitions shipped with the package,
+  ``iqa_cli/synth/kadid_conditions.csv``, so no data folder is needed): only types, levels and parameters are used.
   The fine-tuning options (steps, crop, batch, lr, degradations, fit samples, checkpoints) do not apply; the
   distorted images of unlabelled pairs are not used (their references join the clean images).
 - **An older base without it**: fine-tuning, as below.
@@ -170,8 +170,9 @@ def adapt(
         resume: continue from the checkpoint beside ``out``.
         force: overwrite ``out`` and discard a stale checkpoint.
         progress: ``progress(phase, done, total)`` callback.
-        conditions: development conditions (or their CSV) for a base with the masked Haar block; default
-            ``labels/kadid_dev_conditions.csv`` in the shared data folder. Human scores in it are not used.
+        conditions: development conditions (or their CSV) for a base with the masked Haar block; default the
+            definitions shipped with the package (:func:`~iqa_cli.synth.devset.load_condition_definitions`).
+            Human scores are not used (a CSV needs only ``type_id, type_name, level, parameter``).
         head: default head of the output (``few_label`` or ``label_free``); by default the base's for a base with
             the masked Haar block (its calibrated head), ``label_free`` after fine-tuning.
 
@@ -322,20 +323,13 @@ def adapt(
 
 
 def _conditions(conditions: Sequence[Condition] | str | Path | None) -> list[Condition]:
-    """The development conditions: given, read from a CSV, or the shared data folder's table."""
-    from iqa_cli.synth.devset import CONDITIONS_FILE, find_data_dir, load_conditions
+    """The development conditions' definitions: given, read from a CSV (its human scores, if any, are ignored), or
+    the ones shipped with the package."""
+    from iqa_cli.synth.devset import load_condition_definitions
 
     if conditions is not None and not isinstance(conditions, (str, Path)):
         return list(conditions)
-    if conditions is None:
-        root = find_data_dir()
-        if root is None:
-            raise UsageError(
-                "adapting a base with the masked Haar block needs the KADID development conditions table "
-                f"({CONDITIONS_FILE}): pass --conditions FILE or set $IQA_SHARED_DATA to the data folder"
-            )
-        conditions = root / CONDITIONS_FILE
-    return load_conditions(Path(conditions))
+    return load_condition_definitions(None if conditions is None else Path(conditions))
 
 
 def _adapt_block(

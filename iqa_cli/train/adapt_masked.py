@@ -9,8 +9,9 @@ What depends on the domain is re-estimated from its unlabelled images; what was 
 2. **Statistic.** ``content_energy`` := the mean shared band energy of the fit images, each compared with itself
    (:func:`~iqa_cli.train.masked.pristine_content_energy`), as read (16-bit levels kept) and shrunk like every
    adapt input.
-3. **Masking.** The development conditions (KADID types x levels, ``labels/kadid_dev_conditions.csv``; on a grey
-   domain the grey-capable ones) are re-created on the fit images
+3. **Masking.** The development conditions (KADID types x levels; by default their definitions shipped with the
+   package, :func:`~iqa_cli.synth.devset.load_condition_definitions`; on a grey domain the grey-capable ones) are
+   re-created on the fit images
    (:func:`~iqa_cli.synth.devset.make_dev_pairs`); ``masking_gain`` := the value of
    :data:`~iqa_cli.train.masked.GAIN_GRID` maximising the content invariance of the label-free feature
    (:func:`~iqa_cli.train.masked.choose_gain`): the same degradation applied to different domain images should get

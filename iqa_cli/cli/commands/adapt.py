@@ -56,8 +56,8 @@ def adapt(
         Path | None,
         path_option(
             "--conditions",
-            help="KADID development conditions CSV (a base with the masked Haar block; default: "
-            "labels/kadid_dev_conditions.csv in the shared data folder). Its human scores are not used.",
+            help="KADID development conditions CSV, columns type_id,type_name,level,parameter (a base with the "
+            "masked Haar block; default: the definitions shipped with iqa). Human scores in it are not used.",
             dir_okay=False,
         ),
     ] = None,
