@@ -20,6 +20,13 @@ Masking (a learned divisive normalisation): added energy hides in texture, so th
 the loss channel, ``chroma_visibility`` multiplies the chroma constant. The learned parameters are those three
 (``g = masking_gain``); with ``g = 0`` and both others 1 the block is HaarPSI (signed chroma) exactly.
 
+Soft-ranking gate (optional, off by default: ``rank_keep = 1``): at each position the five degradation channels
+(gain and loss per orientation, chroma; the loss channel scaled by ``loss_weight`` for the calibrated feature) pass
+through CPRL's soft-ranking channel gate (:mod:`~iqa_cli.models.causal.rank_gate`, parameters ``rank_keep`` and
+``rank_tau``) before the deficit: the channels that dominate the position (the degradation that is there) are kept,
+the rest are damped. Gated channels are never larger than the channels and are exactly 0 where these are, so
+identical images still give 0; the robust variant uses it with a larger ``visibility`` (the constant ``C`` times it).
+
 Two features, each ``1 - mHaarPSI``, exactly 0 for identical images: *label-free* (masking only: ``g`` and
 ``content_energy`` come from unlabelled images) and *calibrated* (masking plus the two degradation weights, fitted to
 a few human-scored conditions). Their per-position sums pool exactly, tile by tile (:meth:`MaskedHaar.forward`).
@@ -34,6 +41,7 @@ import torch
 from torch import nn
 
 from iqa_cli.models.causal.fixed import fixed_colour
+from iqa_cli.models.causal.rank_gate import gated
 from iqa_cli.models.functional import box_mean, haar_magnitudes, mean_2x2
 
 NEIGHBOURHOOD = 5
@@ -60,9 +68,12 @@ class MaskedHaar(nn.Module):
     content_energy: torch.Tensor  # buffer
     C, ALPHA, SCALES = 30.0, 4.2, 3
 
-    def __init__(self, visibility: float = 1.0) -> None:
+    def __init__(self, visibility: float = 1.0, rank_keep: float = 1.0, rank_tau: float = 0.25) -> None:
         super().__init__()
+        if not 0.0 < rank_keep <= 1.0 or rank_tau <= 0.0:
+            raise ValueError(f"rank_keep must be in (0, 1] and rank_tau > 0, got {rank_keep}, {rank_tau}")
         self.c = self.C * visibility
+        self.rank_keep, self.rank_tau = rank_keep, rank_tau
         self.loss_weight = nn.Parameter(torch.tensor(1.0))
         self.chroma_visibility = nn.Parameter(torch.tensor(1.0))
         self.masking_gain = nn.Parameter(torch.tensor(0.0))
@@ -127,10 +138,17 @@ class MaskedHaar(nn.Module):
         u_iq_lf = (chroma_change / (chroma_energy + self.c)).mean(dim=1, keepdim=True)
         c_chroma = self.c * torch.as_tensor(chroma_visibility).clamp_min(1e-3)
         u_iq_cal = (chroma_change / (chroma_energy + c_chroma)).mean(dim=1, keepdim=True)
-        u_lum_cal = u_gain + torch.as_tensor(loss_weight).clamp_min(0.0) * u_loss
+        u_loss_cal = torch.as_tensor(loss_weight).clamp_min(0.0) * u_loss
+        if self.rank_keep < 1.0:  # the soft-ranking gate on the five channels (gain, loss per orientation; chroma)
+            lf_ch = gated(torch.cat([u_gain, u_loss, u_iq_lf], dim=1), self.rank_keep, self.rank_tau)
+            cal_ch = gated(torch.cat([u_gain, u_loss_cal, u_iq_cal], dim=1), self.rank_keep, self.rank_tau)
+            u_lum_lf, u_iq_lf = lf_ch[:, :2] + lf_ch[:, 2:4], lf_ch[:, 4:]
+            u_lum_cal, u_iq_cal = cal_ch[:, :2] + cal_ch[:, 2:4], cal_ch[:, 4:]
+        else:
+            u_lum_lf, u_lum_cal = u_gain + u_loss, u_gain + u_loss_cal
         w = p.weight
         w_iq = w.mean(dim=1, keepdim=True)
-        lf = (w * self._deficit(u_gain + u_loss)).sum(dim=1, keepdim=True) + w_iq * self._deficit(u_iq_lf)
+        lf = (w * self._deficit(u_lum_lf)).sum(dim=1, keepdim=True) + w_iq * self._deficit(u_iq_lf)
         cal = (w * self._deficit(u_lum_cal)).sum(dim=1, keepdim=True) + w_iq * self._deficit(u_iq_cal)
         return torch.cat([lf, cal, w.sum(dim=1, keepdim=True) + w_iq], dim=1)
 
