@@ -144,3 +144,38 @@ def test_gated_model_tiles_exactly() -> None:
         score = model(ref, dist)
     torch.testing.assert_close(tiled[:, -2:], whole[:, -2:], rtol=1e-4, atol=1e-7)
     assert model.score_features(tiled).item() == pytest.approx(score.item(), abs=1e-3)
+
+
+# ------------------------------------------------------------------------------- just-noticeable difference (jnd)
+
+
+def stripes(levels: float, h: int = 48, w: int = 64) -> torch.Tensor:
+    """(1, 3, h, w) perturbation of +-``levels`` 8-bit levels in vertical stripes 2 pixels wide: on the 2x2-mean
+    luminance an alternation of +-levels, which moves the size-2 Haar coefficient by the most a perturbation of that
+    many levels can (2 x levels)."""
+    sign = torch.tensor([1.0, 1.0, -1.0, -1.0]).repeat(w // 4)
+    return (levels / 255.0) * sign.view(1, 1, 1, w).expand(1, 3, h, w)
+
+
+@pytest.mark.parametrize("keep", [1.0, 0.4])
+def test_a_perturbation_within_the_jnd_leaves_an_identical_pair_at_exactly_100(keep: float) -> None:
+    model = gated_model(keep=keep, visibility=2.0)
+    model = model.with_config(jnd=4.0).eval()
+    ref = to_tensor(textured(48, 64, seed=3)) * 0.8 + 0.1  # away from 0 and 1: no clipping
+    noise = (torch.rand(ref.shape, generator=torch.Generator().manual_seed(0)) * 2 - 1) * 4.0 / 255.0
+    with torch.no_grad():
+        for delta in (stripes(4.0), -stripes(4.0), noise):
+            assert torch.equal(model(ref, ref + delta), torch.full((1,), 100.0))
+        # just above the bound the worst-case pattern is seen, and the block without the jnd sees every one
+        assert float(model(ref, ref + stripes(4.5))) < 100.0
+        plain = model.with_config(jnd=0.0).eval()
+        assert float(plain(ref, ref + noise)) < 100.0
+
+
+def test_jnd_shrinks_changes_and_zero_is_the_identity() -> None:
+    block = MaskedHaar(jnd=2.0)
+    a = torch.tensor([10.0, 10.0, 10.0, 10.0])
+    d = torch.tensor([10.0, 13.0, 5.0, 11.0])
+    # threshold 2 x 2 = 4: +3 and +1 vanish, -5 becomes -1
+    torch.testing.assert_close(block._visible(a, d, 2.0), torch.tensor([10.0, 10.0, 9.0, 10.0]))
+    assert MaskedHaar()._visible(a, d, 2.0) is d
