@@ -6,6 +6,7 @@ import pytest
 import torch
 from conftest import degrade, textured
 
+from iqa_cli import api
 from iqa_cli.io import to_tensor
 from iqa_cli.models.causal import Branches, CausalConfig, CausalIQA
 from iqa_cli.models.causal.masked_haar import MaskedHaar
@@ -179,3 +180,26 @@ def test_jnd_shrinks_changes_and_zero_is_the_identity() -> None:
     # threshold 2 x 2 = 4: +3 and +1 vanish, -5 becomes -1
     torch.testing.assert_close(block._visible(a, d, 2.0), torch.tensor([10.0, 10.0, 9.0, 10.0]))
     assert MaskedHaar()._visible(a, d, 2.0) is d
+
+
+# ------------------------------------------------------------------------------------------ the shipped variant
+
+
+def test_shipped_robust_variant_scores_through_the_gated_block_only() -> None:
+    scorer = api.load_model("causal-iqa-robust", device="cpu")  # strict loading
+    model = scorer.module
+    assert isinstance(model, CausalIQA) and model.masked_haar is not None
+    cfg = model.config
+    assert cfg.masked_haar and cfg.rank_keep < 1.0 and cfg.jnd > 0.0
+    assert model.masked_haar.rank_keep == cfg.rank_keep and model.masked_haar.jnd == cfg.jnd
+    assert model.needed_branches() == Branches(learned=False, pixel_strides=0, haar=False)
+    nz = torch.nonzero(model.fl_weights).flatten().tolist()
+    assert nz == [cfg.n_features - 1]  # the block's calibrated feature alone
+    ref, dist = pair(150, 210, 0.08, seed=4)
+    with torch.no_grad():
+        assert torch.equal(model(ref, ref.clone()), torch.full((1,), 100.0))
+        whole = model(ref, dist)
+        model.tile_pixels = 64 * 64
+        tiled = model.score(ref, dist)
+    assert float(whole) < 100.0
+    assert tiled.item() == pytest.approx(whole.item(), abs=1e-3)
