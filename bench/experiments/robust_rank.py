@@ -1,6 +1,7 @@
-"""Choosing the robust variant's visibility K and soft-ranking gate (keep, tau) on TRAINING images only.
+"""Choosing the robust variant's visibility K, soft-ranking gate (keep, tau) and just-noticeable difference (jnd) on
+TRAINING images only.
 
-For each setting (K, keep, tau) of the masked Haar block (its learned parameters as the default model's):
+For each setting (K, keep, tau[, jnd]) of the masked Haar block (its learned parameters as the default model's):
 
 - clean: SRCC of the calibrated feature against the condition means on the 2600 cached training development pairs
   (runs/exp/train.npz, bench/experiments/cache.py train; the few-label head is monotone in that one feature, so this
@@ -11,7 +12,7 @@ For each setting (K, keep, tau) of the masked Haar block (its learned parameters
 
 Writes one JSON line per setting to stdout. Usage:
 OMP_NUM_THREADS=1 python bench/experiments/robust_rank.py [--attack-images 2] [--cache runs/exp/train.npz]
-    [--grid K:keep:tau,...]
+    [--grid K:keep:tau[:jnd],...]
 """
 
 import argparse

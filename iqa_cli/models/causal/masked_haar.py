@@ -33,6 +33,8 @@ pixels of the kernel behind that coefficient (:attr:`MaskedHaar.BAND_REACH`, :at
 most a change of ``jnd`` levels per pixel can move it. So a perturbation of at most ``jnd`` 8-bit levels cannot make
 any change visible to the block where there was none (an identical pair stays at exactly 0), and it moves every
 visible change by at most what it would move it without the threshold. ``visibility`` multiplies ``C``.
+``causal-iqa-robust`` uses both (gate keep 0.6, tau 0.25; jnd 2; visibility 1), chosen on training images
+(bench/experiments/robust_rank.py).
 
 Two features, each ``1 - mHaarPSI``, exactly 0 for identical images: *label-free* (masking only: ``g`` and
 ``content_energy`` come from unlabelled images) and *calibrated* (masking plus the two degradation weights, fitted to
