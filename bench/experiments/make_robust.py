@@ -57,12 +57,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.base is not None:
-        base = load_model("causal-iqa", weights=args.base, device="cpu").module
-        assert isinstance(base, CausalIQA) and base.config.masked_haar, "--base needs the masked Haar block"
-        base_desc = {
-            "base_weights": str(args.base),
-            "base_sha256": load_model("causal-iqa", weights=args.base).weights_sha256,
-        }
+        scorer = load_model("causal-iqa", weights=args.base, device="cpu")
+        base = base_model(args.base)
+        base_desc = {"base_weights": str(args.base), "base_sha256": scorer.weights_sha256}
     else:
         base = base_model()
         shipped = load_model("causal-iqa", device="cpu")

@@ -12,6 +12,7 @@ For each setting (K, keep, tau[, jnd]) of the masked Haar block (its learned par
 
 Writes one JSON line per setting to stdout. Usage:
 OMP_NUM_THREADS=1 python bench/experiments/robust_rank.py [--attack-images 2] [--cache runs/exp/train.npz]
+    [--base WEIGHTS]
     [--grid K:keep:tau[:jnd],...]
 """
 
@@ -38,8 +39,13 @@ PARAMS = {"content_energy": 389.95, "masking_gain": 4.0, "loss_weight": 1.5, "ch
 DEFAULT_GRID = "1:1:0.25,4:1:0.25,8:1:0.25,16:1:0.25,4:0.4:0.25,8:0.4:0.25,16:0.4:0.25,8:0.6:0.25,8:0.4:0.1"
 
 
-def base_model() -> CausalIQA:
-    """The default model with the masked Haar block at the measured parameters (until main's weights land)."""
+def base_model(weights: Path | None = None) -> CausalIQA:
+    """``weights`` (a causal-iqa file with the masked Haar block, e.g. the new default), else the shipped default
+    with the block added at the measured parameters :data:`PARAMS` (the stand-in used until those weights land)."""
+    if weights is not None:
+        model = load_model("causal-iqa", weights=weights, device="cpu").module
+        assert isinstance(model, CausalIQA) and model.config.masked_haar, f"{weights}: no masked Haar block"
+        return model
     model = masked.with_masked_haar(load_model("causal-iqa", device="cpu").module)
     with torch.no_grad():
         for k, v in PARAMS.items():
@@ -83,10 +89,11 @@ def main() -> None:
     ap.add_argument("--attack-images", type=int, default=2)
     ap.add_argument("--cache", type=Path, default=Path("runs/exp/train.npz"))
     ap.add_argument("--grid", default=DEFAULT_GRID)
+    ap.add_argument("--base", type=Path, default=None, help="causal-iqa weights with the masked Haar block")
     args = ap.parse_args()
     torch.set_num_threads(1)
     t0 = time.time()
-    base = base_model()
+    base = base_model(args.base)
     grid = [tuple(float(x) for x in s.split(":")) for s in args.grid.split(",")]
     models = [variant(base, *g) for g in grid]
     cal, mos = train_cal_features([m.masked_haar for m in models], args.cache)
