@@ -24,6 +24,9 @@ class CausalConfig:
     haar: bool = True
     visibility: float = 1.0  # multiplies the fixed branches' stabilising constants (see PixelDegradation)
     masked_haar: bool = False  # the masked Haar block (learned codes and masking on HaarPSI's front end)
+    rank_keep: float = 1.0  # masked Haar block's soft-ranking gate: fraction of channels kept (1 = no gate)
+    rank_tau: float = 0.25  # its temperature (relative to the channels' mean at a position)
+    jnd: float = 0.0  # masked Haar block's just-noticeable difference (soft threshold on its changes, 8-bit units)
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -33,7 +36,8 @@ class CausalConfig:
     def from_dict(cls, d: dict) -> CausalConfig:
         """From stored metadata; a missing ``haar`` key means a model without the Haar block (False), a missing
         ``visibility`` the default 1.0 (SSIM's and GMSD's constants), a missing ``masked_haar`` a model without the
-        masked Haar block."""
+        masked Haar block, a missing ``rank_keep`` / ``rank_tau`` no soft-ranking gate, a missing ``jnd`` no
+        threshold."""
         fields: dict[str, Any] = {"haar": False} | {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**fields)
 

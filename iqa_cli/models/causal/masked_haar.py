@@ -23,6 +23,22 @@ pristine images of the domain over that of the natural training images (both buf
 channel, ``chroma_visibility`` multiplies the chroma constant. The learned parameters are those three
 (``g = masking_gain``); with ``g = 0`` and both others 1 the block is HaarPSI (signed chroma) exactly.
 
+Soft-ranking gate (optional, off by default: ``rank_keep = 1``): at each position the five degradation channels
+(gain and loss per orientation, chroma; the loss channel scaled by ``loss_weight`` for the calibrated feature) pass
+through CPRL's soft-ranking channel gate (:mod:`~iqa_cli.models.causal.rank_gate`, parameters ``rank_keep`` and
+``rank_tau``) before the deficit: the channels that dominate the position (the degradation that is there) are kept,
+the rest are damped. Gated channels are never larger than the channels and are exactly 0 where these are, so
+identical images still give 0.
+
+Just-noticeable difference (optional, off by default: ``jnd = 0``): each band and chroma change is shrunk by a
+soft threshold, ``d -> a + sign(d - a) max(|d - a| - jnd * reach, 0)``, where ``reach`` is the L1 norm on the 8-bit
+pixels of the kernel behind that coefficient (:attr:`MaskedHaar.BAND_REACH`, :attr:`MaskedHaar.CHROMA_REACH`): the
+most a change of ``jnd`` levels per pixel can move it. So a perturbation of at most ``jnd`` 8-bit levels cannot make
+any change visible to the block where there was none (an identical pair stays at exactly 0), and it moves every
+visible change by at most what it would move it without the threshold. ``visibility`` multiplies ``C``.
+``causal-iqa-robust`` uses both (gate keep 0.6, tau 0.25; jnd 2; visibility 1), chosen on training images
+(bench/experiments/robust_rank.py).
+
 Two features, each ``1 - mHaarPSI``, exactly 0 for identical images: *label-free* (masking only: ``g`` and
 ``content_energy`` come from unlabelled images) and *calibrated* (masking plus the two degradation weights, fitted to
 a few human-scored conditions). Their per-position sums pool exactly, tile by tile (:meth:`MaskedHaar.forward`).
@@ -37,7 +53,8 @@ import torch
 from torch import nn
 
 from iqa_cli.models.causal.fixed import fixed_colour
-from iqa_cli.models.functional import box_mean, haar_magnitudes, mean_2x2
+from iqa_cli.models.causal.rank_gate import gated
+from iqa_cli.models.functional import YIQ, box_mean, haar_magnitudes, mean_2x2
 
 NEIGHBOURHOOD = 5
 """Side (stride-2 pixels) of the window the content code averages over."""
@@ -63,15 +80,33 @@ class MaskedHaar(nn.Module):
     content_energy: torch.Tensor  # buffers
     reference_energy: torch.Tensor
     C, ALPHA, SCALES = 30.0, 4.2, 3
+    # L1 norms, on 8-bit pixels, of the kernels behind the band magnitudes (sizes 2, 4: Haar on the 2x2-mean
+    # luminance) and of I and Q (two 2x2 means of YIQ): a change of L levels per pixel moves them by <= L x these
+    BAND_REACH = (2.0, 4.0)
+    CHROMA_REACH = tuple(sum(abs(v) for v in row) for row in YIQ[1:])
 
-    def __init__(self, visibility: float = 1.0) -> None:
+    def __init__(
+        self, visibility: float = 1.0, rank_keep: float = 1.0, rank_tau: float = 0.25, jnd: float = 0.0
+    ) -> None:
         super().__init__()
+        if not 0.0 < rank_keep <= 1.0 or rank_tau <= 0.0 or jnd < 0.0:
+            raise ValueError(f"rank_keep must be in (0, 1], rank_tau > 0, jnd >= 0; got {rank_keep}, {rank_tau}, {jnd}")
         self.c = self.C * visibility
+        self.rank_keep, self.rank_tau, self.jnd = rank_keep, rank_tau, jnd
         self.loss_weight = nn.Parameter(torch.tensor(1.0))
         self.chroma_visibility = nn.Parameter(torch.tensor(1.0))
         self.masking_gain = nn.Parameter(torch.tensor(0.0))
         self.register_buffer("content_energy", torch.tensor(1.0))
         self.register_buffer("reference_energy", torch.tensor(1.0))
+
+    def _visible(self, a: torch.Tensor, d: torch.Tensor, reach: float | torch.Tensor) -> torch.Tensor:
+        """``d`` with its change from ``a`` shrunk (soft threshold) by ``jnd * reach``: the largest change of this
+        coefficient that a change of ``jnd`` 8-bit levels per pixel can make (``reach``: its kernel's L1 norm on the
+        8-bit pixels). ``d`` itself when ``jnd == 0``."""
+        if self.jnd == 0.0:
+            return d
+        diff = d - a
+        return a + torch.sign(diff) * torch.relu(diff.abs() - self.jnd * reach)
 
     def _deficit(self, u: torch.Tensor) -> torch.Tensor:
         """``sigmoid(alpha) - sigmoid(alpha (1 - u))``, written to be exactly 0 at ``u == 0``."""
@@ -119,7 +154,8 @@ class MaskedHaar(nn.Module):
         c = self.c * (content_energy / self.reference_energy)  # the domain's visibility floor
         masked_c = c + g * p.energy
         loss, gain = [], []
-        for a, d in p.bands:
+        for reach, (a, d) in zip(self.BAND_REACH, p.bands):
+            d = self._visible(a, d, reach)
             change = (a - d).pow(2)
             energy = a * a + d * d
             lost = d < a
@@ -128,15 +164,23 @@ class MaskedHaar(nn.Module):
         u_gain = (gain[0] + gain[1]) / 2.0
         u_loss = (loss[0] + loss[1]) / 2.0
         i_r, i_d = p.chroma
+        i_d = self._visible(i_r, i_d, torch.tensor(self.CHROMA_REACH).view(1, 2, 1, 1))
         chroma_change = (i_r - i_d).pow(2)
         chroma_energy = i_r * i_r + i_d * i_d
         u_iq_lf = (chroma_change / (chroma_energy + c)).mean(dim=1, keepdim=True)
         c_chroma = c * torch.as_tensor(chroma_visibility).clamp_min(1e-3)
         u_iq_cal = (chroma_change / (chroma_energy + c_chroma)).mean(dim=1, keepdim=True)
-        u_lum_cal = u_gain + torch.as_tensor(loss_weight).clamp_min(0.0) * u_loss
+        u_loss_cal = torch.as_tensor(loss_weight).clamp_min(0.0) * u_loss
+        if self.rank_keep < 1.0:  # the soft-ranking gate on the five channels (gain, loss per orientation; chroma)
+            lf_ch = gated(torch.cat([u_gain, u_loss, u_iq_lf], dim=1), self.rank_keep, self.rank_tau)
+            cal_ch = gated(torch.cat([u_gain, u_loss_cal, u_iq_cal], dim=1), self.rank_keep, self.rank_tau)
+            u_lum_lf, u_iq_lf = lf_ch[:, :2] + lf_ch[:, 2:4], lf_ch[:, 4:]
+            u_lum_cal, u_iq_cal = cal_ch[:, :2] + cal_ch[:, 2:4], cal_ch[:, 4:]
+        else:
+            u_lum_lf, u_lum_cal = u_gain + u_loss, u_gain + u_loss_cal
         w = p.weight
         w_iq = w.mean(dim=1, keepdim=True)
-        lf = (w * self._deficit(u_gain + u_loss)).sum(dim=1, keepdim=True) + w_iq * self._deficit(u_iq_lf)
+        lf = (w * self._deficit(u_lum_lf)).sum(dim=1, keepdim=True) + w_iq * self._deficit(u_iq_lf)
         cal = (w * self._deficit(u_lum_cal)).sum(dim=1, keepdim=True) + w_iq * self._deficit(u_iq_cal)
         return torch.cat([lf, cal, w.sum(dim=1, keepdim=True) + w_iq], dim=1)
 
