@@ -30,14 +30,22 @@ What depends on the domain is re-estimated from its unlabelled images; what was 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from iqa_cli.train.masked import GAIN_GRID, choose_gain, content_invariance, pristine_content_energy
+from iqa_cli.train.masked import (
+    GAIN_GRID,
+    Setting,
+    choose_gain,
+    content_invariance,
+    grid_features,
+    label_free_tau,
+    pristine_content_energy,
+)
 
 if TYPE_CHECKING:
     from iqa_cli.models.causal import CausalIQA
@@ -115,7 +123,6 @@ def domain_conditions(conditions: Iterable[Condition], grey: bool) -> list[Condi
     return [c for c in conditions if not (grey and c.type_id in KADID_RGB_ONLY)]
 
 
-@torch.inference_mode()
 def block_features(
     block: MaskedHaar,
     images: Sequence[np.ndarray],
@@ -130,22 +137,20 @@ def block_features(
     pair's condition group ``type_id * 10 + level`` (N,)."""
     from iqa_cli.synth.devset import make_dev_pairs
 
-    rows: list[np.ndarray] = []
     groups: list[int] = []
     total = len(images) * len(conditions)
     refs = [(f"image{i}", im) for i, im in enumerate(images)]
+
+    def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for k, pair in enumerate(make_dev_pairs(refs, conditions, seed=seed)):
+            groups.append(pair.condition.type_id * 10 + pair.condition.level)
+            yield pair.ref, pair.dist
+            if progress is not None and ((k + 1) % len(conditions) == 0 or k + 1 == total):
+                progress(phase, k + 1, total)
+
     lw, cv = block.loss_weight.item(), block.chroma_visibility.item()
-    for k, pair in enumerate(make_dev_pairs(refs, conditions, seed=seed)):
-        r, d = (torch.from_numpy(np.array(x, dtype=np.float32)).permute(2, 0, 1)[None] for x in (pair.ref, pair.dist))
-        if r.shape[1] == 1:
-            r, d = r.expand(-1, 3, -1, -1), d.expand(-1, 3, -1, -1)
-        p = block.prepare(r, d)
-        feats = [block.features(block.maps(p, lw, cv, g, e).mean(dim=(2, 3)))[0] for g, e in masking]
-        rows.append(torch.stack(feats).double().numpy())
-        groups.append(pair.condition.type_id * 10 + pair.condition.level)
-        if progress is not None and ((k + 1) % len(conditions) == 0 or k + 1 == total):
-            progress(phase, k + 1, total)
-    return np.stack(rows), np.asarray(groups)
+    feats = grid_features(block, pairs(), [Setting(lw, cv, g, e) for g, e in masking])
+    return feats, np.asarray(groups)
 
 
 def invariance(label_free: np.ndarray, groups: np.ndarray) -> float:
@@ -217,7 +222,7 @@ def adapt_masked(
         direction = float(model.get_buffer("lf_direction")[col])
         scale = float(model.get_buffer("feature_scale")[col])
         old_tau = float(model.get_buffer("lf_tau"))
-        new_tau = max(float(np.median(fit_lf / scale * direction)) / math.log(2.0), 1e-6)
+        new_tau = label_free_tau(fit_lf * direction, scale)
         with torch.no_grad():
             model.get_buffer("lf_tau").fill_(new_tau)
         tau = {"base": old_tau, "adapted": float(model.get_buffer("lf_tau"))}

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,7 @@ class Setting:
     loss_weight: float = 1.0
     chroma_visibility: float = 1.0
     masking_gain: float = 0.0
+    content_energy: float | None = None  # None: the block's buffer
 
 
 def with_masked_haar(model: CausalIQA) -> CausalIQA:
@@ -68,26 +69,29 @@ def with_masked_haar(model: CausalIQA) -> CausalIQA:
     return out
 
 
+def _image_tensor(x: np.ndarray) -> torch.Tensor:
+    """``HxWxC`` image (float in [0, 1], or uint8) -> (1, 3, H, W) float32; grey replicated to RGB."""
+    t = torch.from_numpy(np.array(x, np.float32)).permute(2, 0, 1)[None]
+    t = t / 255.0 if x.dtype == np.uint8 else t
+    return t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t
+
+
 @torch.inference_mode()
 def grid_features(
     block: MaskedHaar,
     pairs: Iterable[tuple[np.ndarray, np.ndarray]],
     settings: Sequence[Setting],
 ) -> np.ndarray:
-    """(N, S, 2) block features of each (ref, dist) ``HxWxC`` float pair under each setting (the block's energy
-    buffers as they are): the block's parameter-free part computed once per pair."""
+    """(N, S, 2) block features of each (ref, dist) ``HxWxC`` pair under each setting: the block's
+    parameter-free part computed once per pair."""
     rows = []
     for ref, dist in pairs:
-        r, d = (torch.from_numpy(np.array(x, np.float32)).permute(2, 0, 1)[None] for x in (ref, dist))
-        if r.shape[1] == 1:
-            r, d = r.expand(-1, 3, -1, -1), d.expand(-1, 3, -1, -1)
-        p = block.prepare(r, d)
-        feats = [
-            block.features(
-                block.maps(p, s.loss_weight, s.chroma_visibility, s.masking_gain, block.content_energy).mean(dim=(2, 3))
-            )[0]
-            for s in settings
-        ]
+        p = block.prepare(_image_tensor(ref), _image_tensor(dist))
+        feats = []
+        for s in settings:
+            energy = block.content_energy if s.content_energy is None else s.content_energy
+            maps = block.maps(p, s.loss_weight, s.chroma_visibility, s.masking_gain, energy)
+            feats.append(block.features(maps.mean(dim=(2, 3)))[0])
         rows.append(torch.stack(feats).numpy())
     return np.stack(rows).astype(np.float64)
 
@@ -97,10 +101,7 @@ def pristine_content_energy(block: MaskedHaar, images: Sequence[np.ndarray]) -> 
     """Mean unnormalised content energy of pristine images (each compared with itself)."""
     vals = []
     for im in images:
-        x = torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)[None].float()
-        x = x / 255.0 if im.dtype == np.uint8 else x
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
+        x = _image_tensor(im)
         vals.append(float(block.prepare(x, x).energy.mean()))
     return max(float(np.mean(vals)), 1e-6)
 
@@ -152,15 +153,13 @@ def fit_masked_model(
 
     say = log or (lambda _msg: None)
     conditions = load_conditions()
-    meta = [
-        (p.condition.mean_score, p.condition.type_id, p.condition.level)
-        for p in make_dev_pairs(refs, conditions, seed=seed)
-    ]
-    mos = np.array([m[0] for m in meta], np.float64)
-    groups = np.array([m[1] * 10 + m[2] for m in meta])
+    seen: list = []  # each pair's condition, recorded on the first pass over the pairs
 
-    def pairs() -> Iterable[tuple[np.ndarray, np.ndarray]]:
-        return ((p.ref, p.dist) for p in make_dev_pairs(refs, conditions, seed=seed))
+    def pairs(record: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for p in make_dev_pairs(refs, conditions, seed=seed):
+            if record:
+                seen.append(p.condition)
+            yield p.ref, p.dist
 
     model = with_masked_haar(base)
     block = model.masked_haar
@@ -170,8 +169,9 @@ def fit_masked_model(
     with torch.no_grad():
         block.content_energy.fill_(energy)
         block.reference_energy.fill_(energy)
-    lf = grid_features(block, pairs(), [Setting(masking_gain=g) for g in GAIN_GRID])[:, :, 0]
-    gain, invariance = choose_gain(lf, groups)
+    lf = grid_features(block, pairs(record=True), [Setting(masking_gain=g) for g in GAIN_GRID])[:, :, 0]
+    mos = np.array([c.mean_score for c in seen], np.float64)
+    gain, invariance = choose_gain(lf, np.array([c.type_id * 10 + c.level for c in seen]))
     say(f"masking gain {gain} (content invariance by gain {invariance})")
     settings = weight_settings(gain)
     feats = grid_features(block, pairs(), settings)

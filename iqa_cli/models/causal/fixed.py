@@ -96,6 +96,30 @@ class PixelDegradation(nn.Module):
         return maps
 
 
+HAARPSI_ALPHA = 4.2
+"""HaarPSI's logistic slope (Reisenhofer et al. 2018)."""
+
+
+def haarpsi_deficit(u: torch.Tensor) -> torch.Tensor:
+    """HaarPSI's per-position transducer as a deficit: ``sigmoid(alpha) - sigmoid(alpha (1 - u))`` for a
+    dissimilarity ``u = 1 - s``, written to be exactly 0 at ``u == 0``."""
+    a = HAARPSI_ALPHA
+    e = math.exp(-a)
+    return e * torch.expm1(a * u) / ((1.0 + e) * (1.0 + torch.exp(-a * (1.0 - u))))
+
+
+def haarpsi_loss(deficit: torch.Tensor) -> torch.Tensor:
+    """``1 - HaarPSI`` from the total weighted deficit (``HaarPSI = (logit(sigmoid(alpha) - deficit) / alpha)^2``),
+    exactly 0 at ``deficit == 0``."""
+
+    def haarpsi(d: torch.Tensor) -> torch.Tensor:
+        top = 1.0 / (1.0 + math.exp(-HAARPSI_ALPHA))
+        ratio = top - d.clamp(0.0, top - 0.5 - 1e-6)
+        return (torch.log(ratio / (1.0 - ratio)) / HAARPSI_ALPHA) ** 2
+
+    return haarpsi(torch.zeros_like(deficit)) - haarpsi(deficit)
+
+
 class HaarDegradation(nn.Module):
     """HaarPSI's perceptual similarity terms as degradation features (Reisenhofer et al. 2018).
 
@@ -113,16 +137,11 @@ class HaarDegradation(nn.Module):
     """
 
     FEATURES = 4
-    C, ALPHA, SCALES = 30.0, 4.2, 3
+    C, SCALES = 30.0, 3
 
     def __init__(self, visibility: float = 1.0) -> None:
         super().__init__()
         self.c = self.C * visibility
-
-    def _deficit(self, u: torch.Tensor) -> torch.Tensor:
-        """``sigmoid(alpha) - sigmoid(alpha (1 - u))``, written to be exactly 0 at ``u == 0``."""
-        e = math.exp(-self.ALPHA)
-        return e * torch.expm1(self.ALPHA * u) / ((1.0 + e) * (1.0 + torch.exp(-self.ALPHA * (1.0 - u))))
 
     def forward(self, ref: torch.Tensor, dist: torch.Tensor, half: torch.Tensor | None = None) -> torch.Tensor:
         """ref, dist (B, 3, H, W) in [0, 1] -> (B, 6, ceil(H/2), ceil(W/2)): 3 weighted deficits, 3 weights.
@@ -140,14 +159,7 @@ class HaarDegradation(nn.Module):
         iq = mean_2x2(255.0 * half[:, 3:])  # signed (class doc)
         u_iq = dissimilarity(iq[:b], iq[b:], self.c).mean(dim=1, keepdim=True)
         weights = torch.cat([w, w.mean(dim=1, keepdim=True)], dim=1)
-        return torch.cat([weights * self._deficit(torch.cat([u_lum, u_iq], dim=1)), weights], dim=1)
-
-    @classmethod
-    def _haarpsi(cls, deficit: torch.Tensor) -> torch.Tensor:
-        """HaarPSI from the total weighted deficit: ``(logit(sigmoid(alpha) - deficit) / alpha)^2``."""
-        top = 1.0 / (1.0 + math.exp(-cls.ALPHA))
-        ratio = top - deficit.clamp(0.0, top - 0.5 - 1e-6)
-        return (torch.log(ratio / (1.0 - ratio)) / cls.ALPHA) ** 2
+        return torch.cat([weights * haarpsi_deficit(torch.cat([u_lum, u_iq], dim=1)), weights], dim=1)
 
     @classmethod
     def features(cls, means: torch.Tensor) -> torch.Tensor:
@@ -157,7 +169,7 @@ class HaarDegradation(nn.Module):
         eps = 1e-6
         deficits = num / (den + eps)
         total = num.sum(dim=1) / (den.sum(dim=1) + eps)
-        loss = cls._haarpsi(torch.zeros_like(total)) - cls._haarpsi(total)
+        loss = haarpsi_loss(total)
         return torch.cat([deficits, loss.unsqueeze(1)], dim=1)
 
     @classmethod

@@ -46,13 +46,12 @@ a few human-scored conditions). Their per-position sums pool exactly, tile by ti
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from iqa_cli.models.causal.fixed import fixed_colour
+from iqa_cli.models.causal.fixed import fixed_colour, haarpsi_deficit, haarpsi_loss
 from iqa_cli.models.causal.rank_gate import gated
 from iqa_cli.models.functional import YIQ, box_mean, haar_magnitudes, mean_2x2
 
@@ -79,7 +78,7 @@ class MaskedHaar(nn.Module):
     MAPS = 3
     content_energy: torch.Tensor  # buffers
     reference_energy: torch.Tensor
-    C, ALPHA, SCALES = 30.0, 4.2, 3
+    C, SCALES = 30.0, 3
     # L1 norms, on 8-bit pixels, of the kernels behind the band magnitudes (sizes 2, 4: Haar on the 2x2-mean
     # luminance) and of I and Q (two 2x2 means of YIQ): a change of L levels per pixel moves them by <= L x these
     BAND_REACH = (2.0, 4.0)
@@ -99,19 +98,15 @@ class MaskedHaar(nn.Module):
         self.register_buffer("content_energy", torch.tensor(1.0))
         self.register_buffer("reference_energy", torch.tensor(1.0))
 
-    def _visible(self, a: torch.Tensor, d: torch.Tensor, reach: float | torch.Tensor) -> torch.Tensor:
+    def _visible(self, a: torch.Tensor, d: torch.Tensor, reach: float | tuple[float, ...]) -> torch.Tensor:
         """``d`` with its change from ``a`` shrunk (soft threshold) by ``jnd * reach``: the largest change of this
         coefficient that a change of ``jnd`` 8-bit levels per pixel can make (``reach``: its kernel's L1 norm on the
-        8-bit pixels). ``d`` itself when ``jnd == 0``."""
+        8-bit pixels; a tuple gives one per channel). ``d`` itself when ``jnd == 0``."""
         if self.jnd == 0.0:
             return d
+        limit = self.jnd * (d.new_tensor(reach).view(1, -1, 1, 1) if isinstance(reach, tuple) else reach)
         diff = d - a
-        return a + torch.sign(diff) * torch.relu(diff.abs() - self.jnd * reach)
-
-    def _deficit(self, u: torch.Tensor) -> torch.Tensor:
-        """``sigmoid(alpha) - sigmoid(alpha (1 - u))``, written to be exactly 0 at ``u == 0``."""
-        e = math.exp(-self.ALPHA)
-        return e * torch.expm1(self.ALPHA * u) / ((1.0 + e) * (1.0 + torch.exp(-self.ALPHA * (1.0 - u))))
+        return a + torch.sign(diff) * torch.relu(diff.abs() - limit)
 
     def prepare(self, ref: torch.Tensor, dist: torch.Tensor, half: torch.Tensor | None = None) -> Prepared:
         """The parameter-free part: band magnitudes, chroma, attention weights and the unnormalised content
@@ -164,7 +159,7 @@ class MaskedHaar(nn.Module):
         u_gain = (gain[0] + gain[1]) / 2.0
         u_loss = (loss[0] + loss[1]) / 2.0
         i_r, i_d = p.chroma
-        i_d = self._visible(i_r, i_d, torch.tensor(self.CHROMA_REACH).view(1, 2, 1, 1))
+        i_d = self._visible(i_r, i_d, self.CHROMA_REACH)
         chroma_change = (i_r - i_d).pow(2)
         chroma_energy = i_r * i_r + i_d * i_d
         u_iq_lf = (chroma_change / (chroma_energy + c)).mean(dim=1, keepdim=True)
@@ -180,22 +175,14 @@ class MaskedHaar(nn.Module):
             u_lum_lf, u_lum_cal = u_gain + u_loss, u_gain + u_loss_cal
         w = p.weight
         w_iq = w.mean(dim=1, keepdim=True)
-        lf = (w * self._deficit(u_lum_lf)).sum(dim=1, keepdim=True) + w_iq * self._deficit(u_iq_lf)
-        cal = (w * self._deficit(u_lum_cal)).sum(dim=1, keepdim=True) + w_iq * self._deficit(u_iq_cal)
+        lf = (w * haarpsi_deficit(u_lum_lf)).sum(dim=1, keepdim=True) + w_iq * haarpsi_deficit(u_iq_lf)
+        cal = (w * haarpsi_deficit(u_lum_cal)).sum(dim=1, keepdim=True) + w_iq * haarpsi_deficit(u_iq_cal)
         return torch.cat([lf, cal, w.sum(dim=1, keepdim=True) + w_iq], dim=1)
 
-    @classmethod
-    def features(cls, means: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def features(means: torch.Tensor) -> torch.Tensor:
         """(B, 3) spatial means of :meth:`forward`'s maps -> (B, 2): ``1 - mHaarPSI``, label-free and calibrated."""
-        deficits = means[:, :2] / (means[:, 2:] + 1e-6)
-        return cls._haarpsi(torch.zeros_like(deficits)) - cls._haarpsi(deficits)
-
-    @classmethod
-    def _haarpsi(cls, deficit: torch.Tensor) -> torch.Tensor:
-        """HaarPSI from the total weighted deficit: ``(logit(sigmoid(alpha) - deficit) / alpha)^2``."""
-        top = 1.0 / (1.0 + math.exp(-cls.ALPHA))
-        ratio = top - deficit.clamp(0.0, top - 0.5 - 1e-6)
-        return (torch.log(ratio / (1.0 - ratio)) / cls.ALPHA) ** 2
+        return haarpsi_loss(means[:, :2] / (means[:, 2:] + 1e-6))
 
     @staticmethod
     def deficit_map(maps: torch.Tensor) -> torch.Tensor:
