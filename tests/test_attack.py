@@ -231,19 +231,6 @@ def test_sign_steps_follows_the_sign_and_stays_in_the_projection() -> None:
     assert [torch.equal(a, b) for a, b in zip(seen, [torch.zeros(4), *xs[:-1]], strict=True)] == [True] * 3
 
 
-def test_robust_training_pgd_runs_the_shared_loop_to_the_ball_edge() -> None:
-    from iqa_cli.train.robust import pgd_delta
-
-    w = torch.sign(torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(2)))
-    dist = torch.full((1, 3, 8, 8), 0.5)
-    eps = 4 / 255
-    # 3 steps of 2.5 eps / 3 from anywhere in the ball reach its edge in the direction of the gradient's sign
-    delta = pgd_delta(lambda x: (w * x).sum(), dist, eps, 3, torch.Generator().manual_seed(0))
-    assert torch.equal(delta, eps * w)
-    start = pgd_delta(lambda x: (w * x).sum(), dist, eps, 0, torch.Generator().manual_seed(0))
-    assert start.abs().max() <= eps and not torch.equal(start, eps * w)  # no steps: the random start
-
-
 @pytest.fixture(scope="module")
 def causal_crop() -> tuple[Scorer, torch.Tensor, torch.Tensor]:
     from iqa_cli.api import load_model

@@ -337,6 +337,68 @@ def test_cli_train_writes_a_run_folder_deterministically_and_never_the_shipped_w
     assert shipped_bytes() == before
 
 
+def test_cli_train_robust_makes_the_gated_jnd_model_with_its_settings_in_the_config(tiny_recipe: Path) -> None:
+    from iqa_cli.api import load_model
+    from iqa_cli.train.robust_recipe import RobustSettings
+    from iqa_cli.weights import weights_dir
+
+    before = shipped_bytes()
+    args = ["train", "--robust", "--jnd", "3", "--rank-keep", "0.8", "--workdir", str(tiny_recipe / "rob")]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    out = tiny_recipe / "rob" / "weights" / "causal-iqa-robust.safetensors"
+    assert summary["weights"] == str(out) and file_sha256(out) == summary["sha256"]
+    assert shipped_bytes() == before
+    # the settings asked for land in the config (the others are the shipped robust model's) and in the recipe
+    meta = read_weights(out)[1]
+    shipped_meta = read_weights(weights_dir() / out.name)[1]
+    cfg, shipped_cfg = meta["config"], shipped_meta["config"]
+    assert (cfg["jnd"], cfg["rank_keep"]) == (3.0, 0.8) and cfg["masked_haar"] and cfg["head"] == "few_label"
+    assert (cfg["rank_tau"], cfg["visibility"]) == (shipped_cfg["rank_tau"], shipped_cfg["visibility"])
+    assert {k: meta["recipe"][k] for k in ("jnd", "rank_keep", "rank_tau", "visibility")} == {
+        "jnd": 3.0,
+        "rank_keep": 0.8,
+        "rank_tau": shipped_cfg["rank_tau"],
+        "visibility": shipped_cfg["visibility"],
+    }
+    assert meta["recipe"]["command"].startswith("iqa train --robust --visibility 1 --rank-keep 0.8")
+    assert {k: shipped_cfg[k] for k in RobustSettings().to_dict()} == RobustSettings().to_dict()  # defaults = shipped
+    assert summary["train_dev_pairs"] == 18  # 3 images x 6 conditions
+    # the block's learned parameters are the base's (the shipped default); one weight, on the calibrated feature
+    model = load_model("causal-iqa-robust", weights=out, device="cpu").module
+    base = load_model("causal-iqa", device="cpu").module
+    for name in ("loss_weight", "chroma_visibility", "masking_gain", "content_energy", "reference_energy"):
+        assert torch.equal(getattr(model.masked_haar, name), getattr(base.masked_haar, name)), name
+    weights = model.fl_weights.numpy()
+    assert weights[-1] > 0 and not weights[:-1].any()
+    # the jnd guarantee: no perturbation of <= 3 levels makes an identical pair differ; 6 levels does
+    scorer = load_model("causal-iqa-robust", weights=out, device="cpu")
+    ref = np.rint(textured(64, 64, 3, seed=7) * 255)
+    y, x = np.mgrid[0:64, 0:64]
+    checker = np.repeat(np.where((x // 4 + y // 4) % 2 == 0, 1, -1)[..., None], 3, axis=2)  # moves Haar 4 the most
+    noise = np.random.default_rng(0).integers(-1, 2, ref.shape)  # -1, 0 or +1 per pixel and channel
+
+    def score(pattern: np.ndarray, levels: int) -> float:
+        dist = np.clip(ref + levels * pattern, 0, 255)
+        t = [torch.from_numpy(v / 255.0).permute(2, 0, 1)[None].float() for v in (ref, dist)]
+        with torch.inference_mode():
+            return float(scorer.score_tensors(*t)[0])
+
+    assert [score(p, n) for p in (checker, noise) for n in (1, 2, 3)] == [100.0] * 6
+    assert score(checker, 6) < 99.0
+
+
+def test_cli_train_robust_options_need_robust_and_sane_values() -> None:
+    for args, hint in (
+        (["--jnd", "3"], "--jnd"),
+        (["--robust", "--rank-keep", "0"], "--rank-keep"),
+        (["--robust", "--rank-tau", "0"], "--rank-tau"),
+    ):
+        result = CliRunner().invoke(app, ["train", *args, "--workdir", "/nonexistent/never-made"])
+        assert result.exit_code == 2 and hint in result.output, result.output
+
+
 @pytest.mark.parametrize("mode", [[], ["--robust"], ["--refit-heads"]])
 def test_cli_train_refuses_the_shipped_folder_without_force(mode: list[str], tmp_path: Path) -> None:
     from iqa_cli.weights import weights_dir

@@ -1,4 +1,4 @@
-"""The signed-gradient PGD step loop (Madry et al.), shared by ``iqa attack`` and the robust training's inner max,
+"""The signed-gradient PGD step loop (Madry et al.), used by ``iqa attack``,
 with its L-inf ball helpers: random points in the ball, projection into it, and 8-bit rounding inside it.
 
 References:

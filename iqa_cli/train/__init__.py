@@ -1,7 +1,8 @@
 """Training: everything that makes or changes weights, kept apart from inference code.
 
-- ``recipe`` / ``robust_recipe``: ``iqa train`` (the shipped causal-iqa weights and the robust variant);
-  ``selfsup`` the self-supervised trainer with its ``decoder``, ``robust`` the robust fine-tuning;
+- ``recipe`` / ``masked_recipe`` / ``robust_recipe``: ``iqa train`` (the self-supervised encoder and heads, the masked
+  Haar block of the shipped default, the robust variant); ``selfsup`` the self-supervised trainer with its
+  ``decoder``, ``masked`` the masked Haar block's fitting protocol;
 - ``adapt`` (``iqa adapt``, inputs in ``domain``) and ``fit`` (``iqa fit``, cross-validation in ``folds``),
   both starting from a ``base`` model;
 - ``features`` (the one way features are collected), ``heads`` (head fitting), ``selection`` (head choice on

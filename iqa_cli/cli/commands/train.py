@@ -38,16 +38,43 @@ def train(
         bool,
         typer.Option(
             "--robust",
-            help="Instead: CPRL fine-tuning of --out's causal-iqa (else the shipped one) into causal-iqa-robust.",
+            help="Instead: make causal-iqa-robust from --out's causal-iqa.safetensors (else the shipped one; it needs "
+            "the masked Haar block): the block with the soft-ranking gate and the just-noticeable difference below, "
+            "heads refitted (minutes).",
         ),
     ] = False,
-    robust_steps: Annotated[int, typer.Option("--robust-steps", min=1, help="Minimax steps for --robust.")] = 300,
+    jnd: Annotated[
+        float | None,
+        typer.Option(
+            "--jnd",
+            min=0.0,
+            help="For --robust: just-noticeable difference in 8-bit levels (default: the shipped model's).",
+        ),
+    ] = None,
+    rank_keep: Annotated[
+        float | None,
+        typer.Option(
+            "--rank-keep",
+            min=0.0,
+            max=1.0,
+            help="For --robust: fraction of the 5 degradation channels the soft-ranking gate keeps open, 1 = no gate "
+            "(default: the shipped model's).",
+        ),
+    ] = None,
+    rank_tau: Annotated[
+        float | None,
+        typer.Option(
+            "--rank-tau",
+            min=0.0,
+            help="For --robust: temperature of the soft-ranking gate (default: the shipped model's).",
+        ),
+    ] = None,
     visibility: Annotated[
         float | None,
         typer.Option(
             "--visibility",
             min=1.0,
-            help="For --robust: factor on the fixed branches' visibility constants (default: the recipe's).",
+            help="For --robust: factor on the masked Haar block's visibility constant (default: the shipped model's).",
         ),
     ] = None,
     widths: Annotated[
@@ -87,7 +114,6 @@ def train(
     from iqa_cli.device import resolve_device
     from iqa_cli.train.publish import is_shipped_folder
     from iqa_cli.train.recipe import MODEL_NAME, run_training
-    from iqa_cli.train.robust_recipe import ROBUST_VISIBILITY, run_robust
 
     try:
         stage_widths = tuple(int(w) for w in widths.split(","))
@@ -105,6 +131,14 @@ def train(
         raise typer.BadParameter(
             "--robust, --masked and --refit-heads run on the CPU only; leave --device out", param_hint="--device"
         )
+    robust_only = {"--jnd": jnd, "--rank-keep": rank_keep, "--rank-tau": rank_tau, "--visibility": visibility}
+    given = [k for k, v in robust_only.items() if v is not None]
+    if given and not robust:
+        raise typer.BadParameter(f"{given[0]} sets the robust variant: add --robust", param_hint=given[0])
+    if rank_keep is not None and rank_keep <= 0.0:
+        raise typer.BadParameter(f"expected a fraction in (0, 1], got {rank_keep:g}", param_hint="--rank-keep")
+    if rank_tau is not None and rank_tau <= 0.0:
+        raise typer.BadParameter(f"expected a temperature > 0, got {rank_tau:g}", param_hint="--rank-tau")
     if masked:
         from iqa_cli.train.masked_recipe import run_masked
         from iqa_cli.weights import shipped_path
@@ -113,10 +147,16 @@ def train(
         base = beside if beside.is_file() else shipped_path(beside.name)[0]
         summary = run_masked(out_dir, workdir, base, seed=seed, threads=threads, force=force)
     elif robust:
-        factor = ROBUST_VISIBILITY if visibility is None else visibility
-        summary = run_robust(
-            out_dir, workdir, steps=robust_steps, seed=seed, threads=threads, visibility=factor, force=force
-        )
+        from dataclasses import replace
+
+        from iqa_cli.train.robust_recipe import RobustSettings, run_robust
+        from iqa_cli.weights import shipped_path
+
+        asked = {"jnd": jnd, "rank_keep": rank_keep, "rank_tau": rank_tau, "visibility": visibility}
+        settings = replace(RobustSettings(), **{k: v for k, v in asked.items() if v is not None})
+        beside = out_dir / f"{MODEL_NAME}.safetensors"
+        base = beside if beside.is_file() else shipped_path(beside.name)[0]
+        summary = run_robust(out_dir, workdir, base, settings, seed=seed, threads=threads, force=force)
     else:
         if refit_heads:
             from iqa_cli.weights import shipped_path

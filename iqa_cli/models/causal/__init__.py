@@ -24,6 +24,7 @@ __all__ = [
     "Branches",
     "CausalConfig",
     "CausalIQA",
+    "ROBUST_CONFIG",
     "HaarDegradation",
     "PixelDegradation",
     "build",
