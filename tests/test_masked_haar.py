@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import textured
 
 from iqa_cli.models.baselines import HaarPSI
 from iqa_cli.models.causal import CausalConfig, CausalIQA
@@ -201,3 +202,14 @@ def test_fit_masked_model_follows_the_protocol(monkeypatch: pytest.MonkeyPatch) 
         blurred = _blurred(ref)
         assert model(ref, blurred).item() < 100.0
         assert model.with_config(head="label_free").eval()(ref, blurred).item() < 100.0
+
+
+def test_reference_pooling_weights_do_not_move_with_the_distorted_image() -> None:
+    ref = torch.from_numpy(textured(40, 48, seed=1)).permute(2, 0, 1)[None]
+    flat = torch.full_like(ref, 0.5)
+    dists = (ref + 0.05 * torch.randn(ref.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1), flat
+    weights = {pool: [MaskedHaar(pool_weight=pool)(ref, d)[:, 2] for d in dists] for pool in MaskedHaar.POOL_WEIGHTS}
+    assert torch.equal(*weights["ref"])  # the reference's size-8 magnitudes whatever the distorted image
+    assert not torch.equal(*weights["max"])  # HaarPSI's: the larger of the two images'
+    with pytest.raises(ValueError, match="pool_weight"):
+        MaskedHaar(pool_weight="min")

@@ -355,13 +355,12 @@ def test_cli_train_robust_makes_the_gated_jnd_model_with_its_settings_in_the_con
     shipped_meta = read_weights(weights_dir() / out.name)[1]
     cfg, shipped_cfg = meta["config"], shipped_meta["config"]
     assert (cfg["jnd"], cfg["rank_keep"]) == (3.0, 0.8) and cfg["masked_haar"] and cfg["head"] == "few_label"
-    assert (cfg["rank_tau"], cfg["visibility"]) == (shipped_cfg["rank_tau"], shipped_cfg["visibility"])
-    assert {k: meta["recipe"][k] for k in ("jnd", "rank_keep", "rank_tau", "visibility")} == {
+    same = ("rank_tau", "visibility", "pool_weight")
+    assert {k: cfg[k] for k in same} == {k: shipped_cfg[k] for k in same}
+    assert {k: meta["recipe"][k] for k in ("jnd", "rank_keep", *same)} == {
         "jnd": 3.0,
         "rank_keep": 0.8,
-        "rank_tau": shipped_cfg["rank_tau"],
-        "visibility": shipped_cfg["visibility"],
-    }
+    } | {k: shipped_cfg[k] for k in same}
     assert meta["recipe"]["command"].startswith("iqa train --robust --visibility 1 --rank-keep 0.8")
     assert {k: shipped_cfg[k] for k in RobustSettings().to_dict()} == RobustSettings().to_dict()  # defaults = shipped
     assert summary["train_dev_pairs"] == 18  # 3 images x 6 conditions
@@ -394,6 +393,7 @@ def test_cli_train_robust_options_need_robust_and_sane_values() -> None:
         (["--jnd", "3"], "--jnd"),
         (["--robust", "--rank-keep", "0"], "--rank-keep"),
         (["--robust", "--rank-tau", "0"], "--rank-tau"),
+        (["--robust", "--pool-weight", "min"], "--pool-weight"),
     ):
         result = CliRunner().invoke(app, ["train", *args, "--workdir", "/nonexistent/never-made"])
         assert result.exit_code == 2 and hint in result.output, result.output

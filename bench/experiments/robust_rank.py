@@ -12,7 +12,7 @@ causal-iqa weights file (``--base``, default the shipped one):
 
 Writes one JSON line per setting to stdout. Usage:
 OMP_NUM_THREADS=1 python bench/experiments/robust_rank.py [--attack-images 1] [--base WEIGHTS]
-    [--grid K:keep:tau:jnd,...]
+    [--grid K:keep:tau:jnd[:pool_weight],...]
 """
 
 import argparse
@@ -34,7 +34,7 @@ from iqa_cli.synth.devset import load_conditions, load_refs, make_dev_pairs  # n
 from iqa_cli.train import selection  # noqa: E402
 from iqa_cli.train.robust_recipe import RobustSettings, eight_bit_pairs, fit_robust_heads, robust_variant  # noqa: E402
 
-DEFAULT_GRID = "1:0.6:0.25:2"
+DEFAULT_GRID = "1:0.6:0.25:2:ref"
 
 
 @torch.inference_mode()
@@ -46,24 +46,33 @@ def train_features(models: list[CausalIQA]) -> tuple[np.ndarray, np.ndarray]:
     rows, mos = [], []
     for cond, ref, dist in eight_bit_pairs(load_refs(selection.dev_train_refs())):
         r, d = (torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255.0 for x in (ref, dist))
-        p = blocks[0].prepare(r, d)
-        maps = [b.maps(p, b.loss_weight, b.chroma_visibility, b.masking_gain, b.content_energy) for b in blocks]
+        prepared = {b.pool_weight: b.prepare(r, d) for b in blocks}  # parameter-free apart from the pool weight
+        maps = [
+            b.maps(prepared[b.pool_weight], b.loss_weight, b.chroma_visibility, b.masking_gain, b.content_energy)
+            for b in blocks
+        ]
         rows.append([b.features(m.mean(dim=(2, 3)))[0].numpy() for b, m in zip(blocks, maps)])
         mos.append(cond.mean_score)
     return np.array(rows, np.float64), np.array(mos)
 
 
+def settings(text: str) -> RobustSettings:
+    """``K:keep:tau:jnd[:pool_weight]`` (pool weight default ``max``, HaarPSI's)."""
+    parts = text.split(":")
+    return RobustSettings(*(float(x) for x in parts[:4]), pool_weight=parts[4] if len(parts) > 4 else "max")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--attack-images", type=int, default=1)
-    ap.add_argument("--grid", default=DEFAULT_GRID, help="K:keep:tau:jnd,...")
+    ap.add_argument("--grid", default=DEFAULT_GRID, help="K:keep:tau:jnd[:pool_weight],...")
     ap.add_argument("--base", type=Path, default=None, help="causal-iqa weights with the masked Haar block")
     args = ap.parse_args()
     torch.set_num_threads(1)
     t0 = time.time()
     source = load_model("causal-iqa", weights=args.base, device="cpu")
     assert isinstance(source.module, CausalIQA)
-    grid = [RobustSettings(*(float(x) for x in s.split(":"))) for s in args.grid.split(",")]
+    grid = [settings(s) for s in args.grid.split(",")]
     models = [robust_variant(source.module, s) for s in grid]
     feats, mos = train_features(models)
     print(f"# train features {time.time() - t0:.0f}s", flush=True)

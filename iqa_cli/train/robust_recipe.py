@@ -53,8 +53,10 @@ class RobustSettings:
     """Soft-ranking gate: temperature, relative to the channels' mean at the position."""
     jnd: float = ROBUST_CONFIG.jnd
     """Just-noticeable difference in 8-bit levels: a perturbation this small cannot create a visible change."""
+    pool_weight: str = ROBUST_CONFIG.pool_weight
+    """Pooling weights: ``ref`` (the reference's, which no perturbation of the distorted image moves) or ``max``."""
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float | str]:
         return asdict(self)
 
 
@@ -64,9 +66,8 @@ def robust_variant(base: CausalIQA, settings: RobustSettings) -> CausalIQA:
     if not base.config.masked_haar:
         raise TrainingError("the base causal-iqa has no masked Haar block — make one with `iqa train --masked` first")
     s = settings
-    out = CausalIQA(
-        replace(base.config, visibility=s.visibility, rank_keep=s.rank_keep, rank_tau=s.rank_tau, jnd=s.jnd)
-    )
+    cfg = replace(base.config, visibility=s.visibility, rank_keep=s.rank_keep, rank_tau=s.rank_tau, jnd=s.jnd)
+    out = CausalIQA(replace(cfg, pool_weight=s.pool_weight))
     out.load_state_dict(base.state_dict(), strict=True)
     return out.eval()
 
@@ -182,7 +183,10 @@ def run_robust(
         raise TrainingError("no training images found under ../shared/data/pristine — set IQA_SHARED_DATA")
     model, heads = fit_robust_model(source.module, refs, settings, seed=seed)
     log.info("robust heads: %s", heads)
-    options = " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in settings.to_dict().items())
+    options = " ".join(
+        f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
+        for k, v in settings.to_dict().items()
+    )
     recipe = {
         "base_weights": base.name,
         "base_sha256": source.weights_sha256,

@@ -69,6 +69,14 @@ def train(
             help="For --robust: temperature of the soft-ranking gate (default: the shipped model's).",
         ),
     ] = None,
+    pool_weight: Annotated[
+        str | None,
+        typer.Option(
+            "--pool-weight",
+            help="For --robust: pooling weights of the masked Haar block, ref (the reference's, which a perturbation "
+            "of the distorted image cannot move) or max (HaarPSI's) (default: the shipped model's).",
+        ),
+    ] = None,
     visibility: Annotated[
         float | None,
         typer.Option(
@@ -131,12 +139,20 @@ def train(
         raise typer.BadParameter(
             "--robust, --masked and --refit-heads run on the CPU only; leave --device out", param_hint="--device"
         )
-    robust_only = {"--jnd": jnd, "--rank-keep": rank_keep, "--rank-tau": rank_tau, "--visibility": visibility}
+    robust_only = {
+        "--jnd": jnd,
+        "--rank-keep": rank_keep,
+        "--rank-tau": rank_tau,
+        "--pool-weight": pool_weight,
+        "--visibility": visibility,
+    }
     given = [k for k, v in robust_only.items() if v is not None]
     if given and not robust:
         raise typer.BadParameter(f"{given[0]} sets the robust variant: add --robust", param_hint=given[0])
     if rank_keep is not None and rank_keep <= 0.0:
         raise typer.BadParameter(f"expected a fraction in (0, 1], got {rank_keep:g}", param_hint="--rank-keep")
+    if pool_weight is not None and pool_weight not in ("max", "ref"):
+        raise typer.BadParameter(f"expected ref or max, got {pool_weight!r}", param_hint="--pool-weight")
     if rank_tau is not None and rank_tau <= 0.0:
         raise typer.BadParameter(f"expected a temperature > 0, got {rank_tau:g}", param_hint="--rank-tau")
     if masked:
@@ -147,13 +163,17 @@ def train(
         base = beside if beside.is_file() else shipped_path(beside.name)[0]
         summary = run_masked(out_dir, workdir, base, seed=seed, threads=threads, force=force)
     elif robust:
-        from dataclasses import replace
-
         from iqa_cli.train.robust_recipe import RobustSettings, run_robust
         from iqa_cli.weights import shipped_path
 
-        asked = {"jnd": jnd, "rank_keep": rank_keep, "rank_tau": rank_tau, "visibility": visibility}
-        settings = replace(RobustSettings(), **{k: v for k, v in asked.items() if v is not None})
+        d = RobustSettings()
+        settings = RobustSettings(
+            visibility=d.visibility if visibility is None else visibility,
+            rank_keep=d.rank_keep if rank_keep is None else rank_keep,
+            rank_tau=d.rank_tau if rank_tau is None else rank_tau,
+            jnd=d.jnd if jnd is None else jnd,
+            pool_weight=d.pool_weight if pool_weight is None else pool_weight,
+        )
         beside = out_dir / f"{MODEL_NAME}.safetensors"
         base = beside if beside.is_file() else shipped_path(beside.name)[0]
         summary = run_robust(out_dir, workdir, base, settings, seed=seed, threads=threads, force=force)

@@ -38,9 +38,10 @@ def build(config: CausalConfig | dict | None = None) -> CausalIQA:
     return CausalIQA(config)
 
 
-ROBUST_CONFIG = CausalConfig(masked_haar=True, rank_keep=0.6, rank_tau=0.25, jnd=2.0)
+ROBUST_CONFIG = CausalConfig(masked_haar=True, rank_keep=0.6, rank_tau=0.25, jnd=2.0, pool_weight="ref")
 """The robust variant's architecture (its weights' metadata carries it; this is the fallback): the masked Haar block
-with the soft-ranking channel gate and a just-noticeable difference of 2 levels (bench/experiments/robust_rank.py)."""
+with the soft-ranking channel gate, a just-noticeable difference of 2 levels and the reference's pooling weights
+(bench/experiments/robust_rank.py)."""
 
 
 def build_robust(config: CausalConfig | dict | None = None) -> CausalIQA:

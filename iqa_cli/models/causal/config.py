@@ -27,6 +27,7 @@ class CausalConfig:
     rank_keep: float = 1.0  # masked Haar block's soft-ranking gate: fraction of channels kept (1 = no gate)
     rank_tau: float = 0.25  # its temperature (relative to the channels' mean at a position)
     jnd: float = 0.0  # masked Haar block's just-noticeable difference (soft threshold on its changes, 8-bit units)
+    pool_weight: str = "max"  # masked Haar block's pooling weight: "max" (HaarPSI's) or "ref" (the reference's alone)
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -37,7 +38,7 @@ class CausalConfig:
         """From stored metadata; a missing ``haar`` key means a model without the Haar block (False), a missing
         ``visibility`` the default 1.0 (SSIM's and GMSD's constants), a missing ``masked_haar`` a model without the
         masked Haar block, a missing ``rank_keep`` / ``rank_tau`` no soft-ranking gate, a missing ``jnd`` no
-        threshold."""
+        threshold, a missing ``pool_weight`` HaarPSI's ("max")."""
         fields: dict[str, Any] = {"haar": False} | {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**fields)
 

@@ -2,7 +2,8 @@
 
 Front end (fixed, HaarPSI's): YIQ at stride 2; |Haar| coefficients of luminance at sizes 2, 4, 8 in two
 orientations (``a`` for the reference, ``b`` for the distorted image); I and Q after a 2x2 mean (signed, see
-:class:`~iqa_cli.models.causal.fixed.HaarDegradation`); the larger size-8 magnitude as the attention weight ``w``.
+:class:`~iqa_cli.models.causal.fixed.HaarDegradation`); the larger size-8 magnitude as the attention weight ``w``
+(or the reference's alone, see ``pool_weight`` below).
 
 Codes, per position and band (sizes 2 and 4, both orientations):
 
@@ -36,8 +37,12 @@ pixels of the kernel behind that coefficient (:attr:`MaskedHaar.BAND_REACH`, :at
 most a change of ``jnd`` levels per pixel can move it. So a perturbation of at most ``jnd`` 8-bit levels cannot make
 any change visible to the block where there was none (an identical pair stays at exactly 0), and it moves every
 visible change by at most what it would move it without the threshold. ``visibility`` multiplies ``C``.
-``causal-iqa-robust`` uses both (gate keep 0.6, tau 0.25; jnd 2; visibility 1), chosen on training images
-(bench/experiments/robust_rank.py).
+
+Pooling weight (``pool_weight``): ``"max"`` (default, HaarPSI's) is the larger size-8 magnitude of the two images;
+``"ref"`` is the reference's alone, so no change of the distorted image can move the weights (only the deficits).
+
+``causal-iqa-robust`` uses the gate (keep 0.6, tau 0.25), jnd 2, visibility 1 and reference pooling weights, chosen
+on training images (bench/experiments/robust_rank.py, bench/RESULTS.md).
 
 Two features, each ``1 - mHaarPSI``, exactly 0 for identical images: *label-free* (masking only: ``g`` and
 ``content_energy`` come from unlabelled images) and *calibrated* (masking plus the two degradation weights, fitted to
@@ -84,14 +89,23 @@ class MaskedHaar(nn.Module):
     BAND_REACH = (2.0, 4.0)
     CHROMA_REACH = tuple(sum(abs(v) for v in row) for row in YIQ[1:])
 
+    POOL_WEIGHTS = ("max", "ref")
+
     def __init__(
-        self, visibility: float = 1.0, rank_keep: float = 1.0, rank_tau: float = 0.25, jnd: float = 0.0
+        self,
+        visibility: float = 1.0,
+        rank_keep: float = 1.0,
+        rank_tau: float = 0.25,
+        jnd: float = 0.0,
+        pool_weight: str = "max",
     ) -> None:
         super().__init__()
         if not 0.0 < rank_keep <= 1.0 or rank_tau <= 0.0 or jnd < 0.0:
             raise ValueError(f"rank_keep must be in (0, 1], rank_tau > 0, jnd >= 0; got {rank_keep}, {rank_tau}, {jnd}")
+        if pool_weight not in self.POOL_WEIGHTS:
+            raise ValueError(f"pool_weight must be one of {self.POOL_WEIGHTS}, got {pool_weight!r}")
         self.c = self.C * visibility
-        self.rank_keep, self.rank_tau, self.jnd = rank_keep, rank_tau, jnd
+        self.rank_keep, self.rank_tau, self.jnd, self.pool_weight = rank_keep, rank_tau, jnd, pool_weight
         self.loss_weight = nn.Parameter(torch.tensor(1.0))
         self.chroma_visibility = nn.Parameter(torch.tensor(1.0))
         self.masking_gain = nn.Parameter(torch.tensor(0.0))
@@ -119,7 +133,7 @@ class MaskedHaar(nn.Module):
         return Prepared(
             bands=[(m[:b], m[b:]) for m in mags[:2]],
             chroma=(iq[:b], iq[b:]),
-            weight=torch.maximum(mags[2][:b], mags[2][b:]),
+            weight=mags[2][:b] if self.pool_weight == "ref" else torch.maximum(mags[2][:b], mags[2][b:]),
             energy=box_mean(shared, NEIGHBOURHOOD),
         )
 

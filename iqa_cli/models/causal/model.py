@@ -68,7 +68,11 @@ class CausalIQA(nn.Module):
         self.masking = nn.ModuleList(MaskingModule(c, d) for c, d in zip(cfg.content, cfg.degradation))
         self.pixel = PixelDegradation(cfg.visibility) if cfg.pixel_branch else None
         self.haar = HaarDegradation(cfg.visibility) if cfg.haar else None
-        self.masked_haar = MaskedHaar(cfg.visibility, cfg.rank_keep, cfg.rank_tau, cfg.jnd) if cfg.masked_haar else None
+        self.masked_haar = (
+            MaskedHaar(cfg.visibility, cfg.rank_keep, cfg.rank_tau, cfg.jnd, cfg.pool_weight)
+            if cfg.masked_haar
+            else None
+        )
         register_head_buffers(self, cfg.n_features)  # fitted after training, saved with the weights
 
     def with_config(self, **changes: Any) -> CausalIQA:
