@@ -68,7 +68,8 @@ _register(
     "causal-iqa-robust",
     "Robust variant of causal-iqa: its score is the masked Haar block's calibrated feature, whose degradation "
     "channels pass a CPRL soft-ranking channel gate at each position and a just-noticeable difference of 2 8-bit "
-    "levels (chosen on training images); one calibration weight fitted to 65 condition means",
+    "levels, pooled with the reference's weights (chosen on training images); one calibration weight fitted to 65 "
+    "condition means",
     build_robust,
     "causal-iqa-robust.safetensors",
     tags=("learned", "robust"),
