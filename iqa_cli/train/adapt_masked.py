@@ -228,7 +228,8 @@ def anchored_search(
     Returns the chosen setting, the agreement of every setting evaluated (by :func:`label`, in order) and the
     number of fit pairs."""
     base = setting_of(block)
-    energies = [base.content_energy] + ([energy] if energy != base.content_energy else [])
+    base_energy = block.content_energy.item()
+    energies = [base_energy] + ([energy] if energy != base_energy else [])
     table: dict[str, float] = {}
     order: list[Setting] = []
     n_pairs = 0
