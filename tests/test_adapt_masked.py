@@ -177,7 +177,7 @@ def test_self_check_decides_whether_the_masking_changes(
         assert info["masking_gain"]["adapted"] == info["masking_gain"]["chosen"]
         assert info["content_energy"]["adapted"] == pytest.approx(info["content_energy"]["estimated"], rel=1e-6)
     else:
-        assert "0.5000 -> 0.5000 (no gain: the base's masking is kept)" in line
+        assert "0.5000 -> 0.5000 (no gain: the base's block is kept)" in line
         assert info["masking_gain"]["adapted"] == BLOCK["masking_gain"]
         assert info["content_energy"]["adapted"] == pytest.approx(BLOCK["content_energy"])
     assert "a label-free consistency check, not agreement with human scores" in line
@@ -271,3 +271,105 @@ def test_head_can_be_switched_on_request(domain: Path, masked_weights: Path, tmp
     assert load_model(weights=out, device="cpu").module.config.head == "label_free"
     with pytest.raises(UsageError, match="head must be one of"):
         adapt([domain], tmp_path / "x.safetensors", base=masked_weights, conditions=CONDITIONS, head="other")
+
+
+# ------------------------------------------------------------------------------------ anchored adaptation
+
+
+@pytest.fixture(scope="module")
+def anchored_weights(tmp_path_factory: pytest.TempPathFactory, masked_weights: Path) -> Path:
+    """The masked base plus condition anchors in its metadata, as ``iqa train --masked`` writes them: the base's
+    own mean calibrated feature per condition on other (generated) images."""
+    from iqa_cli.api import load_model
+    from iqa_cli.train.masked import condition_anchors
+    from iqa_cli.weights import save_weights
+
+    scorer = load_model(weights=masked_weights, device="cpu")
+    refs = [textured(56, 56, 3, seed=100 + i) for i in range(3)]
+    feats, keys = adapt_masked.block_features(
+        scorer.module.masked_haar, refs, CONDITIONS, [adapt_masked.setting_of(scorer.module.masked_haar)], 0
+    )
+    anchors = condition_anchors(feats[:, 0, 1], keys)
+    path = tmp_path_factory.mktemp("anchored") / "anchored.safetensors"
+    meta = {"model": "causal-iqa", "config": scorer.module.config.to_dict(), "heads": {"condition_anchors": anchors}}
+    save_weights(path, scorer.module.state_dict(), meta)
+    return path
+
+
+def test_star_changes_one_parameter_at_a_time() -> None:
+    from iqa_cli.train.masked import CHROMA_GRID, LOSS_GRID, Setting
+
+    center = Setting(1.5, 1.5, 0.5, 300.0)
+    settings = adapt_masked.star(center, [300.0, 250.0])
+    assert settings[0] == center
+    assert len(settings) == 1 + (len(LOSS_GRID) - 1) + (len(CHROMA_GRID) - 1) + (len(GAIN_GRID) - 1) + 1
+    fields = ("loss_weight", "chroma_visibility", "masking_gain", "content_energy")
+    for s in settings[1:]:
+        assert sum(getattr(s, f) != getattr(center, f) for f in fields) == 1
+    assert len(set(settings)) == len(settings)
+
+
+def test_anchors_are_read_from_the_heads_or_an_adapted_file() -> None:
+    assert adapt_masked.anchors_of({"heads": {"condition_anchors": {"1:2": 0.1}}}) == {"1:2": 0.1}
+    assert adapt_masked.anchors_of({"condition_anchors": {"1:2": 0.2}}) == {"1:2": 0.2}
+    assert adapt_masked.anchors_of({"heads": {"content_energy": 3.0}}) is None
+    assert adapt_masked.anchors_of({}) is None
+
+
+def test_anchored_adapt_chooses_the_best_agreement_and_self_checks_it(
+    anchored_weights: Path, domain: Path, tmp_path: Path
+) -> None:
+    """With anchors the four block parameters are searched by anchor agreement on the fit images (every value
+    recomputed here from the block's features), the self-check compares base and chosen on the held-out images,
+    the calibrated head and everything outside the block stay, and the output keeps the anchors."""
+    from iqa_cli.api import load_model
+    from iqa_cli.train.masked import Setting
+
+    out = tmp_path / "anchored-out.safetensors"
+    report = adapt([domain], out, base=anchored_weights, conditions=CONDITIONS)
+    info = report.masked
+    assert report.method == "masked-anchored" and info["criterion"] == "anchor agreement"
+    base_scorer = load_model(weights=anchored_weights, device="cpu")
+    anchors = adapt_masked.anchors_of(base_scorer.metadata)
+    assert anchors is not None
+    block = base_scorer.module.masked_haar
+    fit, held = _split_images(domain)
+    chosen = Setting(
+        *(info[f]["chosen"] for f in ("loss_weight", "chroma_visibility", "masking_gain")),
+        info["content_energy"]["chosen"],
+    )
+    base = adapt_masked.setting_of(block)
+    feats, keys = adapt_masked.block_features(block, fit, CONDITIONS, [base, chosen], 0)
+    assert info["search"][adapt_masked.label(base)] == adapt_masked.anchor_agreement(feats[:, 0, 1], keys, anchors)
+    assert info["search"][adapt_masked.label(chosen)] == adapt_masked.anchor_agreement(feats[:, 1, 1], keys, anchors)
+    assert info["search"][adapt_masked.label(chosen)] == max(info["search"].values())
+    hf, hkeys = adapt_masked.block_features(block, held, CONDITIONS, [base, chosen], 0)
+    check = info["self_check"]
+    assert check["base"] == adapt_masked.anchor_agreement(hf[:, 0, 1], hkeys, anchors)
+    assert check["adapted"] == adapt_masked.anchor_agreement(hf[:, 1, 1], hkeys, anchors)
+    assert "anchor agreement" in report.self_check
+    adapted = load_model(weights=out, device="cpu")
+    final = chosen if check["gain"] else base
+    assert adapt_masked.setting_of(adapted.module.masked_haar) == pytest.approx(final)
+    assert adapt_masked.anchors_of(adapted.metadata) == anchors
+    a, b = base_scorer.module.state_dict(), adapted.module.state_dict()
+    changed = {k for k in a if not torch.equal(a[k], b[k])}
+    assert changed <= {
+        f"masked_haar.{f}" for f in ("loss_weight", "chroma_visibility", "masking_gain", "content_energy")
+    } | {"lf_tau"}
+
+
+def test_anchored_search_moves_toward_anchors_it_can_reach(masked_weights: Path) -> None:
+    """If the anchors are what a different loss weight gives on the same images, the search finds that weight."""
+    from iqa_cli.api import load_model
+    from iqa_cli.train.masked import condition_anchors
+
+    block = load_model(weights=masked_weights, device="cpu").module.masked_haar
+    images = [textured(48, 48, 3, seed=200 + i) for i in range(3)]
+    base = adapt_masked.setting_of(block)
+    target = adapt_masked.replace(base, loss_weight=1.0)
+    feats, keys = adapt_masked.block_features(block, images, CONDITIONS, [target], 0)
+    anchors = condition_anchors(feats[:, 0, 1], keys)
+    chosen, table, n = adapt_masked.anchored_search(block, images, CONDITIONS, anchors, base.content_energy, 0)
+    assert n == len(images) * len(CONDITIONS)
+    assert table[adapt_masked.label(chosen)] >= table[adapt_masked.label(target)] >= table[adapt_masked.label(base)]

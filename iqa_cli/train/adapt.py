@@ -2,10 +2,13 @@
 
 Two paths, chosen by the base model:
 
-- **A base with the masked Haar block** (the shipped model): no training. ``content_energy`` and ``masking_gain``
-  are re-estimated from the domain images, the calibrated (few-label) head and the config's default head are kept,
-  the label-free head's ``tau`` is refitted, and a self-check on held-out domain images keeps the base's masking
-  when the adapted one is not more content-invariant (:mod:`iqa_cli.train.adapt_masked`). Seconds to a minute.
+- **A base with the masked Haar block** (the shipped model): no training. The block's domain-dependent parameters
+  are re-chosen on the domain images — with the base's condition anchors (the shipped model) all four (degradation
+  weights, masking gain, content energy) by agreement with how severe the base judged each degradation on natural
+  images; without them the masking gain and content energy by content invariance. The calibrated (few-label) head
+  and the config's default head are kept, the label-free head's ``tau`` is refitted, and a self-check on held-out
+  domain images keeps the base's block when the adapted one does not do better by the same criterion
+  (:mod:`iqa_cli.train.adapt_masked`). Seconds to minutes.
   Uses the KADID development conditions (``conditions``; by default their definitions shipped with the package,
   ``iqa_cli/synth/kadid_conditions.csv``, so no data folder is needed): only types, levels and parameters are used.
   The fine-tuning options (steps, crop, batch, lr, degradations, fit samples, checkpoints) do not apply; the
@@ -220,7 +223,7 @@ def adapt(
     crop = min(crop, floor8(min(min(im.shape[:2]) for im in pixels)))
     digest = images_digest(paths)
 
-    _, model, base_info = load_base(base, "cpu", "adapt")
+    base_scorer, model, base_info = load_base(base, "cpu", "adapt")
     if model.masked_haar is not None:
         if resume:
             raise UsageError(
@@ -229,6 +232,7 @@ def adapt(
             )
         return _adapt_block(
             model,
+            base_scorer.metadata,
             paths,
             pixels,
             grey,
@@ -334,6 +338,7 @@ def _conditions(conditions: Sequence[Condition] | str | Path | None) -> list[Con
 
 def _adapt_block(
     model: CausalIQA,
+    base_metadata: dict[str, Any],
     paths: list[Path],
     pixels: list[np.ndarray],
     grey: bool,
@@ -350,13 +355,14 @@ def _adapt_block(
     t0: float,
 ) -> AdaptReport:
     """The masked Haar block's adaptation (:mod:`iqa_cli.train.adapt_masked`), written like every derived file."""
-    from iqa_cli.train.adapt_masked import CHECK_FRACTION, MIN_CHECK, adapt_masked, domain_conditions
+    from iqa_cli.train.adapt_masked import CHECK_FRACTION, MIN_CHECK, adapt_masked, anchors_of, domain_conditions
     from iqa_cli.weights import file_sha256
 
     conds = _conditions(conditions)
     model.eval()
     keys = [file_sha256(p) for p in paths]
-    result = adapt_masked(model, pixels, keys, conds, grey, seed=seed, progress=progress)
+    anchors = anchors_of(base_metadata)
+    result = adapt_masked(model, pixels, keys, conds, grey, seed=seed, progress=progress, anchors=anchors)
     if head is not None and head != model.config.head:
         model = model.with_config(head=head).eval()
     digest = images_digest(paths)
@@ -369,19 +375,25 @@ def _adapt_block(
         heads_note="few-label head and feature scale kept from the base (the calibrated head); default head "
         + ("kept" if head is None else f"set to {model.config.head} on request")
         + "; "
-        "masked Haar block's content_energy and masking_gain re-estimated on unlabelled domain images"
+        + (
+            "masked Haar block's loss_weight, chroma_visibility, masking_gain and content_energy chosen on unlabelled "
+            "domain images by agreement with the base's condition anchors"
+            if anchors
+            else "masked Haar block's content_energy and masking_gain re-estimated on unlabelled domain images"
+        )
         + ("" if result.lf_tau is None else "; label-free tau refitted on the domain")
-        + ("; the self-check found no gain, so the base's masking is kept" if result.kept_base_masking else ""),
+        + ("; the self-check found no gain, so the base's block is kept" if result.kept_base_masking else ""),
         images={"count": len(paths), "sha256": digest, "grey": grey, "max_side": max_side},
         pairs={"count": pairs, "used": "references only"},
         recipe={
-            "method": "masked-statistics",
+            "method": "masked-anchored" if anchors else "masked-statistics",
             "seed": seed,
             "split": f"files ordered by sha256, permuted by default_rng(seed), first max({MIN_CHECK}, "
             f"ceil({CHECK_FRACTION} n)) held out for the self-check",
         },
         masked_haar=result.as_dict(),
         self_check=result.self_check.line(),
+        condition_anchors=anchors,
     )
     return AdaptReport(
         output=str(out),
@@ -400,7 +412,7 @@ def _adapt_block(
         n_feature_samples=result.n_fit_pairs,
         lf_tau=float(model.get_buffer("lf_tau")),
         elapsed_s=round(time.perf_counter() - t0, 3),
-        method="masked-statistics",
+        method="masked-anchored" if anchors else "masked-statistics",
         default_head=model.config.head,
         masked=result.as_dict(),
         self_check=result.self_check.line(),

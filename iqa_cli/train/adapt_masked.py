@@ -1,46 +1,64 @@
 """Domain adaptation of the masked Haar block (``iqa adapt`` on a base that has it): no training, no label.
 
-What depends on the domain is re-estimated from its unlabelled images; what was calibrated with human scores is kept:
+What depends on the domain is re-estimated from its unlabelled images; the calibration fitted with human scores (the
+few-label head) is kept:
 
 1. **Split (self-check).** The domain images are ordered by content (sha256 of each file, so neither their paths
    nor the order they were given matter), permuted by ``numpy.random.default_rng(seed)``, and the first
    ``max(2, ceil(0.3 n))`` are held out for the self-check; the rest are the *fit images*. Nothing below the
    self-check sees the held-out images.
-2. **Statistic.** ``content_energy`` := the mean shared band energy of the fit images, each compared with itself
-   (:func:`~iqa_cli.train.masked.pristine_content_energy`), as read (16-bit levels kept) and shrunk like every
-   adapt input.
-3. **Masking.** The development conditions (KADID types x levels; by default their definitions shipped with the
+2. **Statistic.** The estimated ``content_energy``: the mean shared band energy of the fit images, each compared
+   with itself (:func:`~iqa_cli.train.masked.pristine_content_energy`), as read (16-bit levels kept) and shrunk
+   like every adapt input.
+3. **Search.** The development conditions (KADID types x levels; by default their definitions shipped with the
    package, :func:`~iqa_cli.synth.devset.load_condition_definitions`; on a grey domain the grey-capable ones) are
-   re-created on the fit images
-   (:func:`~iqa_cli.synth.devset.make_dev_pairs`); ``masking_gain`` := the value of
-   :data:`~iqa_cli.train.masked.GAIN_GRID` maximising the content invariance of the label-free feature
-   (:func:`~iqa_cli.train.masked.choose_gain`): the same degradation applied to different domain images should get
-   the same score. A condition only groups pairs (``type * 10 + level``); its human score is never read.
-4. **Kept.** ``loss_weight``, ``chroma_visibility`` (fitted with few labels), the feature scale, the few-label head
-   and the config's default head: the calibrated head is the base's. No encoder weight changes.
+   re-created on the fit images (:func:`~iqa_cli.synth.devset.make_dev_pairs`). A condition's human score is never
+   read. Two criteria, by what the base carries:
+
+   - **Anchored (bases with condition anchors, the shipped model).** The base's weights store, per condition, how
+     severe it judged that degradation on its natural training images (``heads.condition_anchors`` in the metadata,
+     :func:`~iqa_cli.train.masked.condition_anchors`: the mean calibrated feature, no human score). Cross-domain
+     content invariance: the same degradation should be as severe on the domain's content as on natural content.
+     The block's four domain-dependent parameters (``loss_weight`` over :data:`~iqa_cli.train.masked.LOSS_GRID`,
+     ``chroma_visibility`` over :data:`~iqa_cli.train.masked.CHROMA_GRID`, ``masking_gain`` over
+     :data:`~iqa_cli.train.masked.GAIN_GRID`, ``content_energy`` base or estimated) are chosen to maximise the
+     *anchor agreement*: the SRCC between the calibrated feature of each fit pair and its condition's anchor. A
+     star search (:func:`anchored_search`): every single-parameter change of the base (round 1), then every
+     single-parameter change of the combination of round 1's best values (round 2); the best of both rounds wins
+     (ties keep the earlier setting, so the base when nothing beats it).
+   - **Content invariance (bases without anchors).** ``masking_gain`` := the value of
+     :data:`~iqa_cli.train.masked.GAIN_GRID` maximising the content invariance of the label-free feature
+     (:func:`~iqa_cli.train.masked.choose_gain`): the same degradation applied to different domain images should get
+     the same score; ``content_energy`` := the estimate; the degradation weights are kept.
+4. **Kept.** The feature scale, the few-label head (its calibration weight) and the config's default head: the
+   calibrated head is the base's. No encoder weight changes.
 5. **Label-free head.** If the base's label-free direction reads the block's label-free feature alone, its ``tau``
    is refitted so that the median development condition on the fit images scores 50 (ranks do not change);
    otherwise the label-free head is kept too.
-6. **Self-check.** The conditions are re-created on the held-out images and the content invariance of the
-   label-free feature is computed under the base's masking (``masking_gain``, ``content_energy``) and the adapted
-   one. If the adapted masking is not better (rounded to 5 decimals), the base's masking is kept and the output
-   says so. This is a label-free consistency check, not agreement with human scores.
+6. **Self-check.** The conditions are re-created on the held-out images and the criterion (anchor agreement, or
+   content invariance) is computed under the base's block and the adapted one. If the adapted block is not better
+   (rounded to 5 decimals), the base's block is kept and the output says so. This is a label-free check, not
+   agreement with human scores of the domain.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from iqa_cli.eval import srcc
 from iqa_cli.train.masked import (
+    CHROMA_GRID,
     GAIN_GRID,
+    LOSS_GRID,
     Setting,
     choose_gain,
+    condition_key,
     content_invariance,
     grid_features,
     label_free_tau,
@@ -62,21 +80,22 @@ ROUND = 5
 
 @dataclass(frozen=True)
 class SelfCheck:
-    """Content invariance of the label-free feature on held-out domain images, base vs adapted masking."""
+    """The adaptation's criterion on held-out domain images, base vs adapted block."""
 
     n_images: int
     n_pairs: int
     base: float
     adapted: float
+    criterion: str = "content invariance"
 
     @property
     def gain(self) -> bool:
         return self.adapted > self.base
 
     def line(self) -> str:
-        verdict = "gain" if self.gain else "no gain: the base's masking is kept"
+        verdict = "gain" if self.gain else "no gain: the base's block is kept"
         return (
-            f"self-check on {self.n_images} held-out image(s): content invariance {self.base:.4f} -> "
+            f"self-check on {self.n_images} held-out image(s): {self.criterion} {self.base:.4f} -> "
             f"{self.adapted:.4f} ({verdict}) — a label-free consistency check, not agreement with human scores"
         )
 
@@ -86,22 +105,25 @@ class SelfCheck:
 
 @dataclass(frozen=True)
 class MaskedAdaptation:
-    """What :func:`adapt_masked` changed (written into the output's metadata)."""
+    """What :func:`adapt_masked` changed (written into the output's metadata). Each parameter's entry holds the
+    base's value, the value the search chose and the one the output has (the base's when the self-check kept it)."""
 
     n_fit: int
     n_check: int
     conditions: list[str]
     n_fit_pairs: int
+    criterion: str
     content_energy: dict[str, float]
     masking_gain: dict[str, float]
-    invariance_by_gain: dict[float, float]
+    loss_weight: dict[str, float]
+    chroma_visibility: dict[str, float]
+    search: dict[str, float]
     self_check: SelfCheck
     kept_base_masking: bool
     lf_tau: dict[str, float] | None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["invariance_by_gain"] = {str(g): v for g, v in self.invariance_by_gain.items()}
         d["self_check"] = self.self_check.as_dict()
         return d
 
@@ -127,35 +149,121 @@ def block_features(
     block: MaskedHaar,
     images: Sequence[np.ndarray],
     conditions: Sequence[Condition],
-    masking: Sequence[tuple[float, float]],
+    settings: Sequence[Setting],
     seed: int,
     progress: Progress | None = None,
     phase: str = "masking",
-) -> tuple[np.ndarray, np.ndarray]:
-    """The block's (label-free, calibrated) features (N, len(masking), 2) of the development conditions re-created
-    on ``images`` under each ``(masking_gain, content_energy)`` (the block's own degradation weights), and each
-    pair's condition group ``type_id * 10 + level`` (N,)."""
+) -> tuple[np.ndarray, list[str]]:
+    """The block's (label-free, calibrated) features (N, len(settings), 2) of the development conditions
+    re-created on ``images`` under each setting, and each pair's condition key (``"type:level"``)."""
     from iqa_cli.synth.devset import make_dev_pairs
 
-    groups: list[int] = []
+    keys: list[str] = []
     total = len(images) * len(conditions)
     refs = [(f"image{i}", im) for i, im in enumerate(images)]
 
     def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for k, pair in enumerate(make_dev_pairs(refs, conditions, seed=seed)):
-            groups.append(pair.condition.type_id * 10 + pair.condition.level)
+            keys.append(condition_key(pair.condition.type_id, pair.condition.level))
             yield pair.ref, pair.dist
             if progress is not None and ((k + 1) % len(conditions) == 0 or k + 1 == total):
                 progress(phase, k + 1, total)
 
-    lw, cv = block.loss_weight.item(), block.chroma_visibility.item()
-    feats = grid_features(block, pairs(), [Setting(lw, cv, g, e) for g, e in masking])
-    return feats, np.asarray(groups)
+    feats = grid_features(block, pairs(), settings)
+    return feats, keys
 
 
-def invariance(label_free: np.ndarray, groups: np.ndarray) -> float:
+def invariance(label_free: np.ndarray, keys: Sequence[str]) -> float:
     """Content invariance of scores falling with the label-free feature, rounded to :data:`ROUND` decimals."""
+    groups = np.unique(np.asarray(keys), return_inverse=True)[1]
     return round(content_invariance(-label_free, groups), ROUND)
+
+
+def anchor_agreement(calibrated: np.ndarray, keys: Sequence[str], anchors: Mapping[str, float]) -> float:
+    """SRCC between scores falling with the calibrated feature and the base's severity of each pair's condition
+    (scores falling with the anchor), rounded to :data:`ROUND` decimals."""
+    target = np.array([anchors[k] for k in keys], np.float64)
+    return round(srcc(-calibrated, -target), ROUND)
+
+
+def setting_of(block: MaskedHaar) -> Setting:
+    """The block's current parameters as a :class:`~iqa_cli.train.masked.Setting`."""
+    return Setting(
+        block.loss_weight.item(), block.chroma_visibility.item(), block.masking_gain.item(), block.content_energy.item()
+    )
+
+
+def star(center: Setting, energies: Sequence[float]) -> list[Setting]:
+    """``center`` and every setting that changes one of its parameters to another value of its grid."""
+    out = [center]
+    axes: list[tuple[str, Sequence[float]]] = [
+        ("loss_weight", LOSS_GRID),
+        ("chroma_visibility", CHROMA_GRID),
+        ("masking_gain", GAIN_GRID),
+        ("content_energy", energies),
+    ]
+    for name, grid in axes:
+        out += [replace(center, **{name: v}) for v in grid if v != getattr(center, name)]
+    return out
+
+
+def label(s: Setting) -> str:
+    return (
+        f"loss_weight={s.loss_weight:g} chroma_visibility={s.chroma_visibility:g} "
+        f"masking_gain={s.masking_gain:g} content_energy={s.content_energy:.2f}"
+    )
+
+
+def anchored_search(
+    block: MaskedHaar,
+    images: Sequence[np.ndarray],
+    conditions: Sequence[Condition],
+    anchors: Mapping[str, float],
+    energy: float,
+    seed: int,
+    progress: Progress | None = None,
+) -> tuple[Setting, dict[str, float], int]:
+    """The setting maximising :func:`anchor_agreement` by the two-round star search of the module docstring.
+
+    Returns the chosen setting, the agreement of every setting evaluated (by :func:`label`, in order) and the
+    number of fit pairs."""
+    base = setting_of(block)
+    base_energy = block.content_energy.item()
+    energies = [base_energy] + ([energy] if energy != base_energy else [])
+    table: dict[str, float] = {}
+    order: list[Setting] = []
+    n_pairs = 0
+    center = base
+    for rnd in (1, 2):
+        todo = [s for s in star(center, energies) if label(s) not in table]
+        if not todo:  # round 1 changed nothing: round 2 would evaluate round 1 again
+            break
+        feats, keys = block_features(block, images, conditions, todo, seed, progress, f"search {rnd}")
+        n_pairs = len(keys)
+        for i, s in enumerate(todo):
+            table[label(s)] = anchor_agreement(feats[:, i, 1], keys, anchors)
+            order.append(s)
+        if rnd == 1:  # round 2 is centred on the combination of each parameter's best single change
+            best: dict[str, float] = {}
+            for name in ("loss_weight", "chroma_visibility", "masking_gain", "content_energy"):
+                same = [s for s in order if all(getattr(s, o) == getattr(base, o) for o in _others(name))]
+                best[name] = getattr(max(same, key=lambda s: table[label(s)]), name)  # max keeps the first
+            center = Setting(**best)
+    chosen = max(order, key=lambda s: table[label(s)])
+    return chosen, table, n_pairs
+
+
+def _others(name: str) -> tuple[str, ...]:
+    return tuple(o for o in ("loss_weight", "chroma_visibility", "masking_gain", "content_energy") if o != name)
+
+
+def anchors_of(metadata: Mapping[str, Any]) -> dict[str, float] | None:
+    """The condition anchors a weights file carries: ``heads.condition_anchors`` (written by ``iqa train --masked``)
+    or ``condition_anchors`` (copied into an adapted file), else None."""
+    heads = metadata.get("heads")
+    found = heads.get("condition_anchors") if isinstance(heads, Mapping) else None
+    found = found or metadata.get("condition_anchors")
+    return {str(k): float(v) for k, v in found.items()} if isinstance(found, Mapping) and found else None
 
 
 def label_free_column(model: CausalIQA) -> int | None:
@@ -175,6 +283,7 @@ def adapt_masked(
     grey: bool,
     seed: int = 0,
     progress: Progress | None = None,
+    anchors: Mapping[str, float] | None = None,
 ) -> MaskedAdaptation:
     """Adapt ``model``'s masked Haar block (in place) to the domain of ``images`` (see the module docstring).
 
@@ -185,40 +294,57 @@ def adapt_masked(
         conditions: development conditions (their human scores are not used).
         grey: the domain is grey (colour-only conditions are dropped).
         seed: seed of the split and of the re-created degradations.
-        progress: ``progress(phase, done, total)`` callback (phases ``masking`` and ``check``).
+        progress: ``progress(phase, done, total)`` callback.
+        anchors: the base's condition anchors (``"type:level"`` -> mean calibrated feature on its training images);
+            None or empty: the content-invariance criterion.
     """
     block = model.masked_haar
     if block is None:
         raise ValueError("adapt_masked needs a model with the masked Haar block")
     conds = domain_conditions(conditions, grey)
+    if anchors:
+        conds = [c for c in conds if condition_key(c.type_id, c.level) in anchors]
+        if not conds:
+            raise ValueError("none of the development conditions has an anchor in the base's metadata")
     fit_idx, check_idx = split_for_check(keys, seed)
     fit = [images[i] for i in fit_idx]
     check = [images[i] for i in check_idx]
-    base_gain, base_energy = block.masking_gain.item(), block.content_energy.item()
-
+    base = setting_of(block)
     energy = float(np.float32(pristine_content_energy(block, fit)))  # as the buffer will hold it
-    grid = [(g, energy) for g in GAIN_GRID] + [(base_gain, base_energy)]
-    feats, groups = block_features(block, fit, conds, grid, seed, progress, "masking")
-    gain, table = choose_gain(feats[:, : len(GAIN_GRID), 0], groups)
 
-    held, held_groups = block_features(
-        block, check, conds, [(base_gain, base_energy), (gain, energy)], seed, progress, "check"
-    )
-    verdict = SelfCheck(
-        n_images=len(check),
-        n_pairs=len(held),
-        base=invariance(held[:, 0, 0], held_groups),
-        adapted=invariance(held[:, 1, 0], held_groups),
-    )
-    if verdict.gain:
-        with torch.no_grad():
-            block.masking_gain.fill_(gain)
-            block.content_energy.fill_(energy)
-    fit_lf = feats[:, GAIN_GRID.index(gain) if verdict.gain else len(GAIN_GRID), 0]
+    if anchors:
+        criterion = "anchor agreement"
+        chosen, table, n_fit_pairs = anchored_search(block, fit, conds, anchors, energy, seed, progress)
+        fit_chosen = None
+    else:
+        criterion = "content invariance"
+        grid = [replace(base, masking_gain=g, content_energy=energy) for g in GAIN_GRID] + [base]
+        feats, _keys = block_features(block, fit, conds, grid, seed, progress, "masking")
+        groups = np.unique(np.asarray(_keys), return_inverse=True)[1]
+        gain, by_gain = choose_gain(feats[:, : len(GAIN_GRID), 0], groups)
+        chosen = replace(base, masking_gain=gain, content_energy=energy)
+        table = {label(s): by_gain[s.masking_gain] for s in grid[: len(GAIN_GRID)]}
+        n_fit_pairs = len(feats)
+        fit_chosen = (feats[:, GAIN_GRID.index(gain), 0], feats[:, len(GAIN_GRID), 0])
+
+    held, held_keys = block_features(block, check, conds, [base, chosen], seed, progress, "check")
+    if anchors:
+        values = [anchor_agreement(held[:, i, 1], held_keys, anchors) for i in (0, 1)]
+    else:
+        values = [invariance(held[:, i, 0], held_keys) for i in (0, 1)]
+    verdict = SelfCheck(n_images=len(check), n_pairs=len(held), base=values[0], adapted=values[1], criterion=criterion)
+    final = chosen if verdict.gain else base
+    with torch.no_grad():
+        for name in ("loss_weight", "chroma_visibility", "masking_gain", "content_energy"):
+            getattr(block, name).fill_(getattr(final, name))
 
     tau = None
     col = label_free_column(model)
     if col is not None:
+        if fit_chosen is not None:
+            fit_lf = fit_chosen[0] if verdict.gain else fit_chosen[1]
+        else:
+            fit_lf = block_features(block, fit, conds, [final], seed, progress, "label-free")[0][:, 0, 0]
         direction = float(model.get_buffer("lf_direction")[col])
         scale = float(model.get_buffer("feature_scale")[col])
         old_tau = float(model.get_buffer("lf_tau"))
@@ -227,14 +353,20 @@ def adapt_masked(
             model.get_buffer("lf_tau").fill_(new_tau)
         tau = {"base": old_tau, "adapted": float(model.get_buffer("lf_tau"))}
 
+    def entry(name: str) -> dict[str, float]:
+        return {"base": getattr(base, name), "chosen": getattr(chosen, name), "adapted": getattr(block, name).item()}
+
     return MaskedAdaptation(
         n_fit=len(fit),
         n_check=len(check),
-        conditions=[f"{c.type_id}:{c.level}" for c in conds],
-        n_fit_pairs=len(feats),
-        content_energy={"base": base_energy, "estimated": energy, "adapted": block.content_energy.item()},
-        masking_gain={"base": base_gain, "chosen": gain, "adapted": block.masking_gain.item()},
-        invariance_by_gain=table,
+        conditions=[condition_key(c.type_id, c.level) for c in conds],
+        n_fit_pairs=n_fit_pairs,
+        criterion=criterion,
+        content_energy=entry("content_energy") | {"estimated": energy},
+        masking_gain=entry("masking_gain"),
+        loss_weight=entry("loss_weight"),
+        chroma_visibility=entry("chroma_visibility"),
+        search=table,
         self_check=verdict,
         kept_base_masking=not verdict.gain,
         lf_tau=tau,

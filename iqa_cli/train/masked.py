@@ -15,6 +15,8 @@ The protocol is fixed before any score is looked at, and every choice is made on
 4. Heads on the two features: the few-label head is a one-weight monotone calibration of the calibrated feature
    (log1p, non-negative weight); the label-free head projects on the label-free feature alone, ``tau`` putting the
    median synthetic degradation of training images at 50.
+5. Condition anchors (metadata, not a parameter): the mean calibrated feature of each development condition on the
+   training pairs (:func:`condition_anchors`), the severity order ``iqa adapt`` asks a new domain to keep.
 
 The grids are small on purpose (few effective degrees of freedom); bench/accuracy.py re-runs step 3 inside
 leave-one-type-out folds (nested) to measure how it generalises to distortion types it was not fitted on.
@@ -135,6 +137,24 @@ def choose_weights(cal_by_setting: np.ndarray, mos: np.ndarray, keep: np.ndarray
     return int(np.argmax(rhos))
 
 
+def condition_key(type_id: int, level: int) -> str:
+    """The key of a development condition in :func:`condition_anchors`' table, ``"type:level"``."""
+    return f"{type_id}:{level}"
+
+
+def condition_anchors(calibrated: np.ndarray, keys: Sequence[str]) -> dict[str, float]:
+    """Mean calibrated feature per condition (``keys`` one per pair, :func:`condition_key`): how severe the model
+    judges each degradation on the images it was fitted on. Stored in the weights' metadata (``heads``); ``iqa
+    adapt`` asks a new domain's images to keep that order (:mod:`iqa_cli.train.adapt_masked`)."""
+    keys_arr = np.asarray(keys)
+    return {k: round(float(calibrated[keys_arr == k].mean()), 6) for k in sorted(set(keys), key=_key_order)}
+
+
+def _key_order(key: str) -> tuple[int, int]:
+    t, lv = key.split(":")
+    return int(t), int(lv)
+
+
 def label_free_tau(lf: np.ndarray, scale: float) -> float:
     """``tau`` putting the median label-free feature (scaled) at a score of 50."""
     return max(float(np.median(lf / scale)) / math.log(2.0), 1e-6)
@@ -208,6 +228,7 @@ def fit_masked_model(
         "few_label_ridge": FEW_LABEL_RIDGE,
         "few_label_group": "masked_haar",
         "default_head": "few_label",
+        "condition_anchors": condition_anchors(final[:, 1], [condition_key(c.type_id, c.level) for c in seen]),
     }
     return out, summary
 

@@ -87,9 +87,10 @@ def adapt(
 ) -> None:
     """Adapt the model to a new domain without labels.
 
-    With the shipped model (masked Haar block): re-estimate the content statistic and the masking gain on the
-    domain images, keep the calibrated head, and self-check on held-out domain images (the base's masking is kept
-    if the adapted one is not more consistent). Older bases: fine-tune and refit the label-free head (then the
+    With the shipped model (masked Haar block): re-choose the block's degradation weights, masking gain and content
+    statistic on the domain images so that each degradation stays as severe as the base judged it on natural
+    images, keep the calibrated head, and self-check on held-out domain images (the base's block is kept if the
+    adapted one does not agree better). Older bases: fine-tune and refit the label-free head (then the
     default head is label-free). Writes a weights file usable with `iqa score/batch --weights FILE`.
     """
     from iqa_cli.batch import discover
@@ -149,11 +150,10 @@ def adapt(
         console.print(f"iqa: interrupted — {hint}")
         raise typer.Exit(130) from None
     resumed = f", resumed from step {report.resumed_from}" if report.resumed_from is not None else ""
-    how = (
-        "masking re-estimated, calibrated head kept"
-        if report.method == "masked-statistics"
-        else f"{report.steps} steps{resumed}"
-    )
+    how = {
+        "masked-statistics": "masking re-estimated, calibrated head kept",
+        "masked-anchored": "block re-chosen by the base's condition anchors, calibrated head kept",
+    }.get(report.method, f"{report.steps} steps{resumed}")
     console.print(
         f"iqa: adapted on {report.n_images} image(s) and {report.n_pairs} pair(s), {how}, "
         f"in {report.elapsed_s:.1f}s -> {report.output} (sha256 {report.sha256[:12]}…, "
