@@ -196,6 +196,15 @@ def test_fit_masked_model_follows_the_protocol(monkeypatch: pytest.MonkeyPatch) 
     n = model.config.n_features
     assert torch.count_nonzero(model.fl_weights) == 1 and model.fl_weights[n - 1] > 0  # one calibrated feature
     assert torch.count_nonzero(model.lf_direction) == 1 and model.lf_direction[n - 2] == 1.0
+    # condition anchors: the shipped block's mean calibrated feature per condition on the training pairs, as adapt
+    # reads them (recomputed here through the block's own features)
+    from iqa_cli.train.adapt_masked import anchors_of, block_features, setting_of
+
+    feats, keys = block_features(block, [im for _, im in refs], keep, [setting_of(block)], 0)
+    assert anchors_of({"heads": summary}) == masked.condition_anchors(feats[:, 0, 1], keys)
+    assert sorted(summary["condition_anchors"]) == sorted(f"{c.type_id}:{c.level}" for c in keep)
+    blur = [summary["condition_anchors"][f"1:{lv}"] for lv in (1, 3, 5)]
+    assert blur == sorted(blur) and blur[0] < blur[-1]  # stronger blur, larger deficit
     ref = torch.from_numpy(refs[0][1]).permute(2, 0, 1)[None]
     with torch.no_grad():
         assert model.eval()(ref, ref.clone()).item() == 100.0
