@@ -12,8 +12,9 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from iqa_cli.errors import TrainingError
@@ -21,29 +22,41 @@ from iqa_cli.models.causal import CausalIQA
 from iqa_cli.train.publish import check_out_dir, ship_weights
 from iqa_cli.train.recipe import MODEL_NAME
 
+if TYPE_CHECKING:
+    from iqa_cli.api import Scorer
+
 log = logging.getLogger(__name__)
 
 
-def run_masked(
-    out_dir: Path, workdir: Path, base: Path, *, seed: int = 0, threads: int = 1, force: bool = False
-) -> dict[str, Any]:
-    """Fit the masked Haar block on top of ``base``; write ``out_dir/causal-iqa.safetensors``; return a summary."""
+def source_and_refs(base: Path) -> tuple[Scorer, CausalIQA, list[tuple[str, np.ndarray]]]:
+    """The causal-iqa weights ``base`` loaded on the CPU (scorer and its model), and the development training
+    images (40 BSDS500)."""
     from iqa_cli.api import load_model
     from iqa_cli.synth.devset import load_refs
-    from iqa_cli.train.masked import fit_masked_model
-    from iqa_cli.train.selection import N_DEV_TRAIN_IMAGES, dev_train_refs
+    from iqa_cli.train.selection import dev_train_refs
 
-    in_place = (out_dir / f"{MODEL_NAME}.safetensors").resolve() == base.resolve()
-    check_out_dir(out_dir, f"{MODEL_NAME}.safetensors", force, in_place=in_place)
-    torch.set_num_threads(threads)
-    t0 = time.perf_counter()
     source = load_model(MODEL_NAME, weights=base, device="cpu")
     if not isinstance(source.module, CausalIQA):
         raise TrainingError(f"{base} is not a causal-iqa weights file")
     refs = load_refs(dev_train_refs())
     if not refs:
         raise TrainingError("no training images found under ../shared/data/pristine — set IQA_SHARED_DATA")
-    model, summary = fit_masked_model(source.module, refs, seed=seed, log=log.info)
+    return source, source.module, refs
+
+
+def run_masked(
+    out_dir: Path, workdir: Path, base: Path, *, seed: int = 0, threads: int = 1, force: bool = False
+) -> dict[str, Any]:
+    """Fit the masked Haar block on top of ``base``; write ``out_dir/causal-iqa.safetensors``; return a summary."""
+    from iqa_cli.train.masked import fit_masked_model
+    from iqa_cli.train.selection import N_DEV_TRAIN_IMAGES
+
+    in_place = (out_dir / f"{MODEL_NAME}.safetensors").resolve() == base.resolve()
+    check_out_dir(out_dir, f"{MODEL_NAME}.safetensors", force, in_place=in_place)
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    source, base_model, refs = source_and_refs(base)
+    model, summary = fit_masked_model(base_model, refs, seed=seed, log=log.info)
     recipe = dict(source.metadata.get("recipe") or {})
     recipe |= {
         "masked_command": f"iqa train --masked --seed {seed}",

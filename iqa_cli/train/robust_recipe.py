@@ -34,7 +34,6 @@ from iqa_cli.models.causal import ROBUST_CONFIG, CausalIQA
 from iqa_cli.models.causal.heads import FewLabelHead, write_heads
 from iqa_cli.train.masked import FEW_LABEL_RIDGE, label_free_tau
 from iqa_cli.train.publish import check_out_dir, ship_weights
-from iqa_cli.train.recipe import MODEL_NAME
 
 log = logging.getLogger(__name__)
 
@@ -167,21 +166,15 @@ def run_robust(
     """Make ``out_dir/causal-iqa-robust.safetensors`` from the causal-iqa weights file ``base`` (see the module
     docstring) and list it in the manifest (``force``: also into the shipped weights folder or over an existing
     file, see :func:`~iqa_cli.train.publish.check_out_dir`). Returns a summary."""
-    from iqa_cli.api import load_model
-    from iqa_cli.synth.devset import load_refs
-    from iqa_cli.train.selection import N_DEV_TRAIN_IMAGES, dev_train_refs
+    from iqa_cli.train.masked_recipe import source_and_refs
+    from iqa_cli.train.selection import N_DEV_TRAIN_IMAGES
 
     settings = settings or RobustSettings()
     check_out_dir(out_dir, f"{ROBUST_NAME}.safetensors", force)
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    source = load_model(MODEL_NAME, weights=base, device="cpu")
-    if not isinstance(source.module, CausalIQA):
-        raise TrainingError(f"{base} is not a causal-iqa weights file")
-    refs = load_refs(dev_train_refs())
-    if not refs:
-        raise TrainingError("no training images found under ../shared/data/pristine — set IQA_SHARED_DATA")
-    model, heads = fit_robust_model(source.module, refs, settings, seed=seed)
+    source, base_model, refs = source_and_refs(base)
+    model, heads = fit_robust_model(base_model, refs, settings, seed=seed)
     log.info("robust heads: %s", heads)
     options = " ".join(
         f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
