@@ -29,12 +29,14 @@ class Branches:
             made from the one before by 2x2 means); 0 = none.
         haar: the Haar block.
         masked_haar: the masked Haar block.
+        masked_haar_label_free: with it, its label-free feature too (else only the calibrated one is computed).
     """
 
     learned: bool = True
     pixel_strides: int = len(PixelDegradation.STRIDES)
     haar: bool = True
     masked_haar: bool = True
+    masked_haar_label_free: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.pixel_strides <= len(PixelDegradation.STRIDES):
@@ -59,11 +61,13 @@ def needed_branches(cfg: CausalConfig, head_weights: torch.Tensor) -> Branches:
         return Branches()
     n_mean, n_learned, c = sum(cfg.map_channels), sum(cfg.degradation), PixelDegradation.CHANNELS
     used = [a or b for a, b in zip(nz[:n_mean], nz[n_mean : 2 * n_mean])]  # per map channel
+    masked = nz[2 * n_mean + cfg.n_haar_features :]  # the masked Haar block's: label-free, calibrated
     pixel = [any(used[i : i + c]) for i in range(n_learned, n_mean, c)]  # per pixel stride
     return Branches(
         learned=any(used[:n_learned]),
         pixel_strides=max((i + 1 for i, on in enumerate(pixel) if on), default=0),
         haar=any(nz[2 * n_mean : 2 * n_mean + cfg.n_haar_features]),
         # a model without the masked Haar block has nothing to skip there: keep the default
-        masked_haar=not cfg.masked_haar or any(nz[2 * n_mean + cfg.n_haar_features :]),
+        masked_haar=not cfg.masked_haar or any(masked),
+        masked_haar_label_free=not cfg.masked_haar or masked[0],
     )
