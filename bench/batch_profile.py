@@ -5,7 +5,7 @@ In-process and on ONE thread (``torch.set_num_threads(1)``, as each pipeline wor
 (``bench/batch.py --keep DIR`` writes them: ``DIR/png-600``, ``DIR/jpeg-600``):
 
 - *read*: the file's bytes, header checks and ``cv2.imdecode`` (``read_image`` minus the two below);
-- *to float*: uint8 -> float32 in [0, 1] and BGR -> RGB (``to_unit_float`` + ``normalise_channels``);
+- *to float*: BGR -> RGB and uint8 -> float32 in [0, 1] (``normalise_channels`` + ``to_unit_float``);
 - *align*: ``align_pair``;
 - *to tensor*: HWC float32 -> (1, 3, H, W) (``to_tensor``, twice);
 - *model*: the default model's inference path (``Scorer._score_arrays`` minus ``to_tensor``);
@@ -91,8 +91,7 @@ def stages(folder: Path, n: int) -> dict[str, float]:
         header_size(data, kind)
         arr = cv2.imdecode(data, DECODE_FLAGS)
         c1 = time.process_time()
-        px, depth = to_unit_float(path, arr)
-        px = normalise_channels(px, declares_grey_or_palette(data, kind))
+        px, depth = to_unit_float(path, normalise_channels(arr, declares_grey_or_palette(data, kind)))
         c2 = time.process_time()
         t["read"] += c1 - c
         t["to float"] += c2 - c1
