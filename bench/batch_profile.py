@@ -90,6 +90,8 @@ def stages(folder: Path, n: int) -> dict[str, float]:
         kind = sniff(data)
         header_size(data, kind)
         arr = cv2.imdecode(data, DECODE_FLAGS)
+        if arr is None:
+            raise OSError(f"cannot decode {path}")
         c1 = time.process_time()
         px, depth = to_unit_float(path, normalise_channels(arr, declares_grey_or_palette(data, kind)))
         c2 = time.process_time()
@@ -142,8 +144,8 @@ def cprofile_model(folder: Path, n: int) -> None:
         score(*tensors[0])
         prof = cProfile.Profile()
         prof.enable()
-        for r, d in tensors:
-            score(r, d)
+        for rt, dt in tensors:
+            score(rt, dt)
         prof.disable()
     pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
