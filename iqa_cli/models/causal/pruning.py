@@ -1,8 +1,9 @@
 """Which of the causal model's feature groups a head needs, read from its weights.
 
-The fitted few-label heads are sparse (the shipped causal-iqa head uses 4 of 140 features: two pixel channels at
-stride 2 and the Haar block's 1 - HaarPSI), so at inference the model computes only the groups with a non-zero head
-weight — the learned path, the pixel branch up to a stride, the Haar block — and sets the skipped features to 0. The
+The fitted few-label heads are sparse (the shipped causal-iqa and causal-iqa-robust heads use 1 of 142 features: the
+masked Haar block's calibrated one), so at inference the model computes only the groups with a non-zero head
+weight — the learned path, the pixel branch up to a stride, the Haar block, the masked Haar block and, within it,
+its label-free map — and sets the skipped features to 0. The
 pruning is exact: a skipped feature has weight 0, and ``0 * log1p(0 / scale)`` (few-label head) or
 ``0 / scale * 0`` (label-free head) is the same 0 as the unpruned ``0 * log1p(f / scale)`` for any finite ``f``.
 """
