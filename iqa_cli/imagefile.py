@@ -138,16 +138,24 @@ def to_unit_float(path: Path, arr: np.ndarray) -> tuple[np.ndarray, int]:
     )
 
 
+_CV_DEPTHS = (np.uint8, np.uint16, np.float32)  # sample types cv2.cvtColor takes
+_TO_RGB = {3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}
+
+
 def normalise_channels(pixels: np.ndarray, grey_or_palette: bool) -> np.ndarray:
-    """BGR(A) -> RGB, alpha dropped, grey kept as one channel."""
+    """BGR(A) -> RGB, alpha dropped, grey kept as one channel; an image declared grey or palette whose colours are
+    all grey becomes one channel. Works on the decoded samples of any type (the reordering is a selection, so it
+    commutes with :func:`to_unit_float`; cheaper on 8-bit samples than on floats)."""
     if pixels.ndim == 2:
         return pixels[:, :, None]
     c = pixels.shape[2]
     if c in (1, 2):  # grey (+ alpha)
         return np.ascontiguousarray(pixels[:, :, :1])
-    rgb = np.ascontiguousarray(pixels[:, :, 2::-1])  # BGR(A) -> RGB, alpha dropped
-    all_grey = np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
-    if grey_or_palette and all_grey:
+    if c in _TO_RGB and pixels.dtype in _CV_DEPTHS:
+        rgb = cv2.cvtColor(pixels, _TO_RGB[c])  # BGR(A) -> RGB, alpha dropped
+    else:
+        rgb = np.ascontiguousarray(pixels[:, :, 2::-1])
+    if grey_or_palette and np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
         logger.debug("palette/grey+alpha image with only grey colours: returned as grey")
         return np.ascontiguousarray(rgb[:, :, :1])
     return rgb

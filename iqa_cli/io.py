@@ -136,8 +136,9 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
             f"cannot read image '{path}': the {kind} data is truncated or corrupt — re-export or re-copy the file"
         )
     check_size(path, arr.shape[1], arr.shape[0], max_pixels)
-    pixels, bit_depth = to_unit_float(path, arr)
-    pixels = normalise_channels(pixels, declares_grey_or_palette(data, kind))
+    # channels first, on the decoded samples (a quarter of the bytes of floats for 8-bit files); same pixels
+    samples = normalise_channels(arr, declares_grey_or_palette(data, kind))
+    pixels, bit_depth = to_unit_float(path, samples)
     return Image(path=path, pixels=pixels, bit_depth=bit_depth)
 
 

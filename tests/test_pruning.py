@@ -89,6 +89,19 @@ def test_shipped_heads_are_pruned_and_scores_are_bitwise_equal(name: str, pair: 
 
 
 @pytest.mark.parametrize("name", ["causal-iqa", "causal-iqa-robust"])
+def test_calibrated_head_skips_the_label_free_map_exactly(name: str, pair: tuple) -> None:
+    model = _shipped(name)  # few-label head: the masked Haar block's calibrated feature alone
+    branches = model.needed_branches()
+    assert branches == Branches(learned=False, pixel_strides=0, haar=False, masked_haar_label_free=False)
+    ref, dist = pair
+    with torch.no_grad():
+        pruned, full = model.pooled_features(ref, dist, branches), model.pooled_features(ref, dist)
+    assert torch.equal(pruned[:, -2], torch.zeros(2)) and (full[:, -2] > 0).all()  # label-free: skipped, exactly 0
+    assert torch.equal(pruned[:, -1], full[:, -1]) and (full[:, -1] > 0).all()  # calibrated: bitwise the same
+    assert torch.equal(pruned[:, :-2], torch.zeros_like(pruned[:, :-2]))
+
+
+@pytest.mark.parametrize("name", ["causal-iqa", "causal-iqa-robust"])
 def test_label_free_head_is_pruned_as_its_weights_say_and_equal(name: str, pair: tuple) -> None:
     model = _shipped(name).with_config(head="label_free").eval()
     if model.config.masked_haar:  # label-free = the masked Haar block's label-free feature alone

@@ -121,7 +121,7 @@ def test_gated_block_gives_zero_for_identical_images_and_never_more_than_ungated
 
 def test_gated_model_is_pruned_exactly_with_finite_input_gradients() -> None:
     model = gated_model()
-    assert model.needed_branches() == Branches(learned=False, pixel_strides=0, haar=False)
+    assert model.needed_branches() == Branches(learned=False, pixel_strides=0, haar=False, masked_haar_label_free=False)
     ref, dist = pair()
     grads, scores = [], []
     for score_of in (model, lambda r, d: model.score_features(model.pooled_features(r, d))):
@@ -192,7 +192,7 @@ def test_shipped_robust_variant_scores_through_the_gated_block_only() -> None:
     cfg = model.config
     assert cfg.masked_haar and cfg.rank_keep < 1.0 and cfg.jnd > 0.0
     assert model.masked_haar.rank_keep == cfg.rank_keep and model.masked_haar.jnd == cfg.jnd
-    assert model.needed_branches() == Branches(learned=False, pixel_strides=0, haar=False)
+    assert model.needed_branches() == Branches(learned=False, pixel_strides=0, haar=False, masked_haar_label_free=False)
     nz = torch.nonzero(model.fl_weights).flatten().tolist()
     assert nz == [cfg.n_features - 1]  # the block's calibrated feature alone
     ref, dist = pair(150, 210, 0.08, seed=4)

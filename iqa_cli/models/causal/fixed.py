@@ -30,11 +30,18 @@ from iqa_cli.models.functional import (
 FIXED_COLOUR = (*OPPONENT, YIQ[1], YIQ[2])
 
 
-def fixed_colour(*images: torch.Tensor) -> torch.Tensor:
-    """RGB images (N_i, 3, H, W) in [0, 1] -> (sum N_i, 5, ceil(H/2), ceil(W/2)): the fixed branches' colour
+YIQ_ROWS = (0, 3, 4)
+"""The rows of :data:`FIXED_COLOUR` that are YIQ (the Haar blocks' colour space)."""
+
+
+def fixed_colour(*images: torch.Tensor, rows: tuple[int, ...] | None = None) -> torch.Tensor:
+    """RGB images (N_i, 3, H, W) in [0, 1] -> (sum N_i, 5, ceil(H/2), ceil(W/2)): the fixed branches' five colour
     channels of ``cat(images)``, 2x2 means (a stride-2 convolution per image, which is cheaper than concatenating
-    the full-size images first; same values)."""
-    weight = (images[0].new_tensor(FIXED_COLOUR) / 4.0).view(5, 3, 1, 1).expand(5, 3, 2, 2).contiguous()
+    the full-size images first; same values). ``rows``: only these rows of :data:`FIXED_COLOUR`, in this order
+    (e.g. :data:`YIQ_ROWS` when only the Haar blocks need them; the same values as those channels of all five)."""
+    table = FIXED_COLOUR if rows is None else tuple(FIXED_COLOUR[i] for i in rows)
+    n = len(table)
+    weight = (images[0].new_tensor(table) / 4.0).view(n, 3, 1, 1).expand(n, 3, 2, 2).contiguous()
     out = [F.conv2d(pad_even(x), weight, stride=2) for x in images]
     return torch.cat(out) if len(out) > 1 else out[0]
 

@@ -56,7 +56,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from iqa_cli.models.causal.fixed import fixed_colour, haarpsi_deficit, haarpsi_loss
+from iqa_cli.models.causal.fixed import YIQ_ROWS, fixed_colour, haarpsi_deficit, haarpsi_loss
 from iqa_cli.models.causal.rank_gate import gated
 from iqa_cli.models.functional import YIQ, box_mean, haar_magnitudes, mean_2x2
 
@@ -124,11 +124,14 @@ class MaskedHaar(nn.Module):
 
     def prepare(self, ref: torch.Tensor, dist: torch.Tensor, half: torch.Tensor | None = None) -> Prepared:
         """The parameter-free part: band magnitudes, chroma, attention weights and the unnormalised content
-        energy. ``half`` = ``fixed_colour(ref, dist)``, if already made."""
+        energy. ``half`` = ``fixed_colour(ref, dist)`` (all five channels, or only YIQ's: ``rows=YIQ_ROWS``), if
+        already made."""
         b = ref.shape[0]
-        half = half if half is not None else fixed_colour(ref, dist)
-        mags = haar_magnitudes(255.0 * half[:, :1], self.SCALES)
-        iq = mean_2x2(255.0 * half[:, 3:])
+        yiq = fixed_colour(ref, dist, rows=YIQ_ROWS) if half is None else half
+        if yiq.shape[1] != len(YIQ_ROWS):
+            yiq = yiq[:, YIQ_ROWS]
+        mags = haar_magnitudes(255.0 * yiq[:, :1], self.SCALES)
+        iq = mean_2x2(255.0 * yiq[:, 1:])
         shared = torch.minimum(mags[0][:b], mags[0][b:]).pow(2).mean(dim=1, keepdim=True)
         return Prepared(
             bands=[(m[:b], m[b:]) for m in mags[:2]],
@@ -137,16 +140,19 @@ class MaskedHaar(nn.Module):
             energy=box_mean(shared, NEIGHBOURHOOD),
         )
 
-    def forward(self, ref: torch.Tensor, dist: torch.Tensor, half: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, ref: torch.Tensor, dist: torch.Tensor, half: torch.Tensor | None = None, label_free: bool = True
+    ) -> torch.Tensor:
         """Maps whose spatial means pool exactly: ``sum_k w_k D_k`` for the label-free and the calibrated
-        deficits, and ``sum_k w_k`` (k: horizontal, vertical, chroma; ``D`` as in HaarPSI). ``half`` =
-        ``fixed_colour(ref, dist)``, if already made."""
+        deficits, and ``sum_k w_k`` (k: horizontal, vertical, chroma; ``D`` as in HaarPSI). ``half`` as in
+        :meth:`prepare`; ``label_free=False`` skips the label-free map (zeros: its feature is exactly 0)."""
         return self.maps(
             self.prepare(ref, dist, half),
             self.loss_weight,
             self.chroma_visibility,
             self.masking_gain,
             self.content_energy,
+            label_free,
         )
 
     def maps(
@@ -156,41 +162,47 @@ class MaskedHaar(nn.Module):
         chroma_visibility: torch.Tensor | float,
         masking_gain: torch.Tensor | float,
         content_energy: torch.Tensor | float,
+        label_free: bool = True,
     ) -> torch.Tensor:
         """:meth:`forward`'s maps from prepared inputs and given parameters (fitting tries many on one
-        :meth:`prepare`)."""
+        :meth:`prepare`); ``label_free=False``: the label-free map is left at 0, not computed."""
         g = torch.as_tensor(masking_gain).clamp_min(0.0)
         c = self.c * (content_energy / self.reference_energy)  # the domain's visibility floor
         masked_c = c + g * p.energy
         loss, gain = [], []
         for reach, (a, d) in zip(self.BAND_REACH, p.bands):
             d = self._visible(a, d, reach)
-            change = (a - d).pow(2)
+            # the change split by its sign (no torch.where: on the CPU it costs ten times an arithmetic op): where
+            # d < a the loss is change / (energy + c) and the gain 0, elsewhere the other way round (same values)
+            diff = a - d
             energy = a * a + d * d
-            lost = d < a
-            loss.append(torch.where(lost, change / (energy + c), 0.0))
-            gain.append(torch.where(lost, 0.0, change / (energy + masked_c)))
+            loss.append(diff.clamp_min(0.0).pow(2) / (energy + c))
+            gain.append(diff.clamp_max(0.0).pow(2) / (energy + masked_c))
         u_gain = (gain[0] + gain[1]) / 2.0
         u_loss = (loss[0] + loss[1]) / 2.0
         i_r, i_d = p.chroma
         i_d = self._visible(i_r, i_d, self.CHROMA_REACH)
         chroma_change = (i_r - i_d).pow(2)
         chroma_energy = i_r * i_r + i_d * i_d
-        u_iq_lf = (chroma_change / (chroma_energy + c)).mean(dim=1, keepdim=True)
         c_chroma = c * torch.as_tensor(chroma_visibility).clamp_min(1e-3)
         u_iq_cal = (chroma_change / (chroma_energy + c_chroma)).mean(dim=1, keepdim=True)
         u_loss_cal = torch.as_tensor(loss_weight).clamp_min(0.0) * u_loss
+        u_iq_lf = (chroma_change / (chroma_energy + c)).mean(dim=1, keepdim=True) if label_free else None
         if self.rank_keep < 1.0:  # the soft-ranking gate on the five channels (gain, loss per orientation; chroma)
-            lf_ch = gated(torch.cat([u_gain, u_loss, u_iq_lf], dim=1), self.rank_keep, self.rank_tau)
             cal_ch = gated(torch.cat([u_gain, u_loss_cal, u_iq_cal], dim=1), self.rank_keep, self.rank_tau)
-            u_lum_lf, u_iq_lf = lf_ch[:, :2] + lf_ch[:, 2:4], lf_ch[:, 4:]
             u_lum_cal, u_iq_cal = cal_ch[:, :2] + cal_ch[:, 2:4], cal_ch[:, 4:]
+            if u_iq_lf is not None:
+                lf_ch = gated(torch.cat([u_gain, u_loss, u_iq_lf], dim=1), self.rank_keep, self.rank_tau)
+                u_lum_lf, u_iq_lf = lf_ch[:, :2] + lf_ch[:, 2:4], lf_ch[:, 4:]
         else:
             u_lum_lf, u_lum_cal = u_gain + u_loss, u_gain + u_loss_cal
         w = p.weight
         w_iq = w.mean(dim=1, keepdim=True)
-        lf = (w * haarpsi_deficit(u_lum_lf)).sum(dim=1, keepdim=True) + w_iq * haarpsi_deficit(u_iq_lf)
         cal = (w * haarpsi_deficit(u_lum_cal)).sum(dim=1, keepdim=True) + w_iq * haarpsi_deficit(u_iq_cal)
+        if u_iq_lf is None:
+            lf = torch.zeros_like(cal)
+        else:
+            lf = (w * haarpsi_deficit(u_lum_lf)).sum(dim=1, keepdim=True) + w_iq * haarpsi_deficit(u_iq_lf)
         return torch.cat([lf, cal, w.sum(dim=1, keepdim=True) + w_iq], dim=1)
 
     @staticmethod

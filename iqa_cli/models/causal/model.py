@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from iqa_cli.models.causal.config import CausalConfig
-from iqa_cli.models.causal.fixed import HaarDegradation, PixelDegradation, fixed_colour
+from iqa_cli.models.causal.fixed import YIQ_ROWS, HaarDegradation, PixelDegradation, fixed_colour
 from iqa_cli.models.causal.heads import HEADS, few_label_score, label_free_score, register_head_buffers
 from iqa_cli.models.causal.learned import DegradationHead, Encoder, MaskingModule
 from iqa_cli.models.causal.masked_haar import MaskedHaar
@@ -129,13 +129,16 @@ class CausalIQA(nn.Module):
         masked_haar = self.masked_haar is not None and want.masked_haar
         if pixel or haar or masked_haar:
             r, t = self._rgb(ref), self._rgb(dist)
-            half = fixed_colour(r, t)
+            # the masked Haar block alone needs only YIQ's three of the five channels: the same values, but the
+            # convolution's input gradient would round differently, so all five while gradients are recorded
+            yiq_only = not (pixel or haar or torch.is_grad_enabled())
+            half = fixed_colour(r, t, rows=YIQ_ROWS if yiq_only else None)
             if self.pixel is not None and pixel:
                 masked += self.pixel(r, t, half, strides=want.pixel_strides)
             if self.haar is not None and haar:
                 codes["haar"] = self.haar(r, t, half)
             if self.masked_haar is not None and masked_haar:
-                codes["masked_haar"] = self.masked_haar(r, t, half)
+                codes["masked_haar"] = self.masked_haar(r, t, half, label_free=want.masked_haar_label_free)
         return masked, codes
 
     def align_maps(self, masked: list[torch.Tensor], branches: Branches | None) -> list[torch.Tensor | None]:
@@ -161,13 +164,20 @@ class CausalIQA(nn.Module):
         """
         masked, codes = self.masked_degradation(ref, dist, branches)
         b = ref.shape[0]
-        # a skipped map stands in as a 1x1 map of zeros: its mean and deviation pool to exactly 0
-        maps = [
-            m if m is not None else ref.new_zeros((b, c, 1, 1))
-            for m, c in zip(self.align_maps(masked, branches), self.config.map_channels)
-        ]
+        channels = self.config.map_channels
+        maps = self.align_maps(masked, branches)
+        computed = [m for m in maps if m is not None]
+        if len(computed) == len(maps):
+            pooled = self.pool(computed)
+        else:  # a skipped map's mean and deviation are exactly 0; the others pool as they would with all maps
+            pooled = ref.new_zeros((b, 2 * sum(channels)))
+            if computed:
+                parts = self.pool(computed).split([c for m, c in zip(maps, channels) if m is not None] * 2, dim=1)
+                starts = [sum(channels[:i]) for i, m in enumerate(maps) if m is not None]
+                for part, start in zip(parts, starts + [s + sum(channels) for s in starts]):
+                    pooled[:, start : start + part.shape[1]] = part
         means = {k: codes[k].mean(dim=(2, 3)) for k in ("haar", "masked_haar") if k in codes}
-        return torch.cat([self.pool(maps), *self.block_features(means, b)], dim=1)
+        return torch.cat([pooled, *self.block_features(means, b)], dim=1)
 
     def block_features(self, means: dict[str, torch.Tensor], b: int) -> list[torch.Tensor]:
         """The Haar and masked Haar blocks' features (those present in the config) from the spatial means of their

@@ -1,8 +1,9 @@
 """Which of the causal model's feature groups a head needs, read from its weights.
 
-The fitted few-label heads are sparse (the shipped causal-iqa head uses 4 of 140 features: two pixel channels at
-stride 2 and the Haar block's 1 - HaarPSI), so at inference the model computes only the groups with a non-zero head
-weight — the learned path, the pixel branch up to a stride, the Haar block — and sets the skipped features to 0. The
+The fitted few-label heads are sparse (the shipped causal-iqa and causal-iqa-robust heads use 1 of 142 features: the
+masked Haar block's calibrated one), so at inference the model computes only the groups with a non-zero head
+weight — the learned path, the pixel branch up to a stride, the Haar block, the masked Haar block and, within it,
+its label-free map — and sets the skipped features to 0. The
 pruning is exact: a skipped feature has weight 0, and ``0 * log1p(0 / scale)`` (few-label head) or
 ``0 / scale * 0`` (label-free head) is the same 0 as the unpruned ``0 * log1p(f / scale)`` for any finite ``f``.
 """
@@ -29,12 +30,14 @@ class Branches:
             made from the one before by 2x2 means); 0 = none.
         haar: the Haar block.
         masked_haar: the masked Haar block.
+        masked_haar_label_free: with it, its label-free feature too (else only the calibrated one is computed).
     """
 
     learned: bool = True
     pixel_strides: int = len(PixelDegradation.STRIDES)
     haar: bool = True
     masked_haar: bool = True
+    masked_haar_label_free: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.pixel_strides <= len(PixelDegradation.STRIDES):
@@ -59,11 +62,13 @@ def needed_branches(cfg: CausalConfig, head_weights: torch.Tensor) -> Branches:
         return Branches()
     n_mean, n_learned, c = sum(cfg.map_channels), sum(cfg.degradation), PixelDegradation.CHANNELS
     used = [a or b for a, b in zip(nz[:n_mean], nz[n_mean : 2 * n_mean])]  # per map channel
+    masked = nz[2 * n_mean + cfg.n_haar_features :]  # the masked Haar block's: label-free, calibrated
     pixel = [any(used[i : i + c]) for i in range(n_learned, n_mean, c)]  # per pixel stride
     return Branches(
         learned=any(used[:n_learned]),
         pixel_strides=max((i + 1 for i, on in enumerate(pixel) if on), default=0),
         haar=any(nz[2 * n_mean : 2 * n_mean + cfg.n_haar_features]),
         # a model without the masked Haar block has nothing to skip there: keep the default
-        masked_haar=not cfg.masked_haar or any(nz[2 * n_mean + cfg.n_haar_features :]),
+        masked_haar=not cfg.masked_haar or any(masked),
+        masked_haar_label_free=not cfg.masked_haar or masked[0],
     )
