@@ -11,7 +11,8 @@ distorted images come from :mod:`iqa_cli.synth.distortions` (blur, noise, JPEG, 
   pairs/s over decode-only pairs/s, ``loop_ratio`` the same without start-up. CPU ms per pair of both (less
   sensitive than rates to other jobs on a shared machine) are reported beside them;
 - ``--ray``: ``iqa batch --engine ray`` on the same pairs (JSON Lines, so scores compare at full precision), with
-  and without Ray's start-up, and whether every score is bit-identical to the local engine's;
+  and without Ray's start-up (in-process: both engines with the ``iqa`` command's allocator setting), and whether
+  every score is bit-identical to the local engine's;
 - GPU (when CUDA is available, else skipped and said so): pairs/s of the model at batch 1 vs batched, decoded
   pairs in memory.
 
@@ -175,13 +176,17 @@ def ray_vs_local(folder: Path, tmp: Path) -> dict:
     ray_cli = run_batch(folder / "ref", folder / "dist", ray_out, 2, ["-f", "jsonl", "--engine", "ray"])
     a, b = _scores(local_out), _scores(ray_out)
     identical = sum(1 for k, v in a.items() if k in b and b[k] == v and v is not None)
-    # in-process, start-up excluded: Ray started first (timed apart), then both engines on the same pairs
+    # in-process, start-up excluded: Ray started first (timed apart), then both engines on the same pairs. This
+    # process takes the iqa command's allocator setting, as the Ray engine's actors do, so both engines run with it
     import ray
 
     from iqa_cli.api import load_model
     from iqa_cli.pairs import pair_folders
     from iqa_cli.pipeline import run_pipeline
     from iqa_cli.ray_engine import score_pairs_ray
+    from iqa_cli.runtime import keep_freed_memory
+
+    keep_freed_memory()
 
     pairs = pair_folders(folder / "ref", folder / "dist").pairs
     t0 = time.perf_counter()

@@ -85,6 +85,7 @@ def run_batch(
             max_pixels=max_pixels,
             batch_size=batch_size or 1,
             address=ray.address,
+            actor_cpus=ray.actor_cpus,
         )
         where = f"Ray ({ray.address or 'local instance'})"
     else:

@@ -1,12 +1,16 @@
 """The Ray Data engine of ``iqa batch --engine ray``: pairs in, :class:`~iqa_cli.api.PairResult` out, on a cluster.
 
 The pairs (already planned by the shared :class:`~iqa_cli.results.ResultSink`: resume, retry of failed rows)
-become a Ray dataset of ``(ref, dist)`` path rows. ``map_batches`` runs them through a pool of actors; each actor
-loads the model once (``num_gpus=1`` per actor when the cluster has GPUs and the device allows them, else one CPU
-and one torch thread per actor) and decodes and scores its rows with :func:`iqa_cli.pipeline.run_pipeline`, the
-local engine, so batching, scores, the ``weights`` column and error rows are the same. Rows come back to the driver
-as actors finish them (order of completion), where :func:`iqa_cli.batch.run_batch` writes each one through the
-same sink as the local engine's.
+become a Ray dataset of ``(ref, dist)`` path rows. ``map_batches`` runs blocks of them through a pool of actors;
+each actor loads the model once and runs the local engine, :func:`iqa_cli.pipeline.run_pipeline`, on its block:
+its own threads decode and score, overlapped, as ``iqa batch`` does on one machine, so batching, scores, the
+``weights`` column and error rows are the same. Only paths go into ``map_batches`` and only result rows come out:
+no pixels pass through Ray's object store. Layout (:func:`plan_layout`): on CPUs one actor per node that reserves
+the node's CPUs and runs one decode-and-score thread per CPU (``actor_cpus`` sets another size); with GPUs one actor
+per GPU (``num_gpus=1``) with several threads. Like the ``iqa`` command's own process, each actor keeps freed memory
+in glibc's allocator (:func:`iqa_cli.runtime.keep_freed_memory`; ``IQA_KEEP_FREED_MEMORY=0`` on the driver opts
+out). Rows come back to the driver as actors finish their blocks (order of completion), where
+:func:`iqa_cli.batch.run_batch` writes each one through the same sink as the local engine's.
 
 Paths must be readable by every node under the same name (shared storage): the actors open the files themselves.
 Relative paths are taken from the driver's working folder (each actor changes to it where it exists).
@@ -34,15 +38,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = 'pip install "iqa-cli[ray]"'
-ROWS_PER_TASK = 32  # rows handed to an actor per call: small enough to spread, large enough to amortise a call
+ROWS_PER_THREAD = 32  # rows per block and actor thread: small enough to spread and flush often, large enough to
+# amortise a call (each block ends with the actor's threads draining)
+MAX_GPU_ACTOR_CPUS = 8  # decode threads beside one GPU
 
 
 @dataclass(frozen=True)
 class RayOptions:
-    """How ``iqa batch --engine ray`` runs: the cluster (None: a local instance) and the actors' device."""
+    """How ``iqa batch --engine ray`` runs: the cluster (None: a local instance), the actors' device and the CPUs
+    (decode-and-score threads) per actor (None: see :func:`plan_layout`)."""
 
     address: str | None = None
     device: str = "auto"
+    actor_cpus: int | None = None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The actor pool: ``actors`` actors, each reserving ``cpus`` CPUs (its threads) and one GPU if ``gpu``."""
+
+    actors: int
+    cpus: int
+    gpu: bool
 
 
 def import_ray() -> Any:
@@ -56,8 +73,8 @@ def import_ray() -> Any:
 
 
 class PairScorer:
-    """Ray actor: loads the model once, then decodes and scores rows of ``ref``/``dist`` paths with the local
-    pipeline (``workers`` threads: 1 for a one-CPU actor, more beside a GPU)."""
+    """Ray actor: loads the model once, then decodes and scores blocks of ``ref``/``dist`` paths with the local
+    pipeline in ``workers`` threads (one per CPU the actor reserved)."""
 
     def __init__(
         self,
@@ -69,26 +86,32 @@ class PairScorer:
         batch_size: int,
         workers: int = 1,
         cwd: str | None = None,
+        keep_freed_memory: bool = True,
     ) -> None:
         import torch
 
         from iqa_cli.api import load_model
 
+        if keep_freed_memory:  # the actor's process is this engine's, as the iqa command's is its own
+            from iqa_cli.runtime import keep_freed_memory as keep
+
+            keep()
         if cwd is not None and os.path.isdir(cwd):
             os.chdir(cwd)  # relative paths (and their error texts) as on the driver; an actor is its own process
 
         self.scorer = load_model(model, weights=weights, device=device)
         if self.scorer.device.type == "cpu":
-            torch.set_num_threads(1)  # one actor per CPU: the actors already use the cores
+            torch.set_num_threads(1)  # one thread per reserved CPU decodes and scores (the pipeline keeps it so)
         self.resize, self.max_pixels, self.batch_size, self.workers = resize, max_pixels, batch_size, workers
 
-    def __call__(self, batch: dict[str, Any]) -> Any:
+    def __call__(self, batch: Any) -> Any:
         import pyarrow as pa  # type: ignore[import-untyped]
 
         from iqa_cli.pairs import Pair
         from iqa_cli.pipeline import run_pipeline
 
-        pairs = [Pair(Path(str(r)), Path(str(d))) for r, d in zip(batch["ref"], batch["dist"])]
+        refs, dists = batch.column("ref").to_pylist(), batch.column("dist").to_pylist()
+        pairs = [Pair(Path(r), Path(d)) for r, d in zip(refs, dists)]
         results = run_pipeline(
             self.scorer,
             pairs,
@@ -139,6 +162,38 @@ def _use_gpus(ray: Any, device: str) -> bool:
     return gpus > 0
 
 
+def _node_cpus(ray: Any) -> list[int]:
+    """Whole CPUs of each live node that has any (the cluster's total when Ray lists no such node)."""
+    cpus = [int(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")]
+    return [c for c in cpus if c >= 1] or [max(1, int(ray.cluster_resources().get("CPU", 1)))]
+
+
+def plan_layout(ray: Any, device: str, actors: int | None = None, actor_cpus: int | None = None) -> Layout:
+    """The actor pool for this cluster.
+
+    On CPUs: each actor reserves ``actor_cpus`` CPUs (default: those of the smallest node, so one actor per node of
+    a uniform cluster) and runs that many decode-and-score threads; ``actors`` defaults to as many as the nodes hold.
+    With GPUs (and a device that allows them): one actor per GPU, each with ``actor_cpus`` threads (default: its
+    share of the cluster's CPUs, at most :data:`MAX_GPU_ACTOR_CPUS`).
+
+    Raises:
+        IQAError: the cluster lacks the asked-for GPU, or no node has ``actor_cpus`` CPUs.
+    """
+    resources = ray.cluster_resources()
+    if _use_gpus(ray, device):
+        pool = actors or max(1, int(resources.get("GPU", 1)))
+        cpus = actor_cpus or max(1, min(MAX_GPU_ACTOR_CPUS, int(resources.get("CPU", 1)) // pool))
+        return Layout(pool, cpus, gpu=True)
+    nodes = _node_cpus(ray)
+    cpus = actor_cpus or min(nodes)
+    if cpus > max(nodes):
+        raise IQAError(
+            f"{cpus} CPUs per actor asked for, but no node of the Ray cluster has that many (largest: {max(nodes)}) "
+            "— lower --actor-cpus"
+        )
+    return Layout(actors or max(1, sum(n // cpus for n in nodes)), cpus, gpu=False)
+
+
 def score_pairs_ray(
     pairs: Sequence[Pair],
     *,
@@ -150,6 +205,7 @@ def score_pairs_ray(
     batch_size: int = 1,
     address: str | None = None,
     actors: int | None = None,
+    actor_cpus: int | None = None,
 ) -> Iterator[PairResult]:
     """Score pairs on a Ray cluster (a local one without ``address``); results in order of completion.
 
@@ -159,32 +215,33 @@ def score_pairs_ray(
         resize, max_pixels: as for the local engine.
         batch_size: at most this many same-size pairs per forward pass (as locally).
         address: a running cluster (``auto``, ``ray://host:10001``, ``host:6379``); None starts a local instance.
-        actors: size of the actor pool (default: one per GPU, else one per CPU of the cluster).
+        actors: size of the actor pool (default: see :func:`plan_layout`).
+        actor_cpus: CPUs each actor reserves and decode-and-score threads it runs (default: see :func:`plan_layout`).
 
     Raises:
-        IQAError: Ray is not installed, the cluster cannot be reached, or it lacks the asked-for GPU.
-        UsageError: ``batch_size`` or ``actors`` below 1.
+        IQAError: Ray is not installed, the cluster cannot be reached, it lacks the asked-for GPU, or no node has
+            ``actor_cpus`` CPUs.
+        UsageError: ``batch_size``, ``actors`` or ``actor_cpus`` below 1.
     """
     from iqa_cli.results import PairResult
+    from iqa_cli.runtime import OPT_OUT_ENV
 
     if batch_size < 1:
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
-    if actors is not None and actors < 1:
-        raise UsageError(f"actors must be at least 1, got {actors}")
+    for name, value in (("actors", actors), ("actor CPUs", actor_cpus)):
+        if value is not None and value < 1:
+            raise UsageError(f"{name} must be at least 1, got {value}")
     if not pairs:
         return
     ray = import_ray()
     _init(ray, address)
-    gpu = _use_gpus(ray, device)
-    resources = ray.cluster_resources()
-    pool = actors or max(1, int(resources.get("GPU" if gpu else "CPU", 1)))
-    # beside a GPU an actor decodes in several threads; a CPU actor is one process on one core
-    cpus = max(1, min(8, int(resources.get("CPU", 1) / pool))) if gpu else 1
+    layout = plan_layout(ray, device, actors, actor_cpus)
     ray.data.DataContext.get_current().enable_progress_bars = False  # stderr: the runner's progress and summary
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-run execution plans on stderr
     rows = [{"ref": str(p.ref), "dist": str(p.dist)} for p in pairs]
-    per_task = max(batch_size, min(ROWS_PER_TASK, math.ceil(len(rows) / pool)))
-    ds = ray.data.from_items(rows, override_num_blocks=math.ceil(len(rows) / per_task))
+    # a block keeps each of the actor's threads busy with several chunks; at least one block per actor
+    per_block = max(batch_size * layout.cpus, min(ROWS_PER_THREAD * layout.cpus, math.ceil(len(rows) / layout.actors)))
+    ds = ray.data.from_items(rows, override_num_blocks=math.ceil(len(rows) / per_block))
     ds = ds.map_batches(
         PairScorer,
         fn_constructor_kwargs={
@@ -194,16 +251,17 @@ def score_pairs_ray(
             "resize": resize,
             "max_pixels": max_pixels,
             "batch_size": batch_size,
-            "workers": cpus,
+            "workers": layout.cpus,
             "cwd": os.getcwd(),
+            "keep_freed_memory": os.environ.get(OPT_OUT_ENV, "").strip() != "0",
         },
-        batch_size=per_task,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=pool),
-        num_cpus=cpus,
-        num_gpus=1 if gpu else 0,
+        batch_size=per_block,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=layout.actors),
+        num_cpus=layout.cpus,
+        num_gpus=1 if layout.gpu else 0,
     )
-    log.debug("ray engine: %d pairs, %d actors, gpu=%s", len(rows), pool, gpu)
+    log.debug("ray engine: %d pairs in blocks of %d, %s", len(rows), per_block, layout)
     for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
         for row in table.to_pylist():
             yield PairResult(**row)

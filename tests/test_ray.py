@@ -101,6 +101,14 @@ def test_ray_engine_gives_the_local_rows_bit_for_bit(
     errors = {Path(r["dist"]).name: r["error"] for r in got if r["error"]}
     assert set(errors) == {"corrupt.png", "mismatch.png"}
     assert "differ in size" in errors["mismatch.png"]
+    # the other layout: two one-CPU actors (one thread each) instead of one actor with the node's two CPUs
+    two = root / "ray-two-actors.jsonl"
+    args = ["batch", root / "ref", root / "dist", "-f", "jsonl", "-o", two, *CPU, "--engine", "ray"]
+    result = iqa(*args, "--actor-cpus", "1")
+    assert result.exit_code == 1, result.stderr
+    assert _rows(two) == expected
+    too_big = iqa(*args, "--actor-cpus", "3")
+    assert too_big.exit_code == 1 and "no node of the Ray cluster has that many (largest: 2)" in too_big.stderr
     # relative folders, rows on stdout: the actors resolve paths from the driver's folder; rows name files as given
     monkeypatch.chdir(root)
     stdout = {}
@@ -214,6 +222,42 @@ def test_missing_ray_names_the_extra(make_image, tmp_path: Path, monkeypatch: py
 def test_address_needs_the_ray_engine(tmp_path: Path) -> None:
     result = iqa("batch", tmp_path, tmp_path, "--address", "auto", *CPU)
     assert result.exit_code == 2 and "--address needs --engine ray" in result.stderr
+    result = iqa("batch", tmp_path, tmp_path, "--actor-cpus", "2", *CPU)
+    assert result.exit_code == 2 and "--actor-cpus needs --engine ray" in result.stderr
+
+
+class FakeCluster:
+    """What :func:`iqa_cli.ray_engine.plan_layout` asks of ``ray``: live nodes' resources and the totals."""
+
+    def __init__(self, cpus: list[int], gpus: int = 0, dead: int = 0) -> None:
+        self.cpus, self.gpus, self.dead = cpus, gpus, dead
+
+    def nodes(self) -> list[dict]:
+        live = [{"Alive": True, "Resources": {"CPU": float(c)}} for c in self.cpus]
+        return live + [{"Alive": False, "Resources": {"CPU": 64.0}}] * self.dead
+
+    def cluster_resources(self) -> dict[str, float]:
+        return {"CPU": float(sum(self.cpus)), **({"GPU": float(self.gpus)} if self.gpus else {})}
+
+
+def test_actor_layout_one_actor_per_node_using_its_cpus() -> None:
+    from iqa_cli.errors import IQAError
+    from iqa_cli.ray_engine import Layout, plan_layout
+
+    assert plan_layout(FakeCluster([2]), "cpu") == Layout(1, 2, gpu=False)  # this VM: one actor, two threads
+    assert plan_layout(FakeCluster([4, 4, 4], dead=1), "auto") == Layout(3, 4, gpu=False)  # dead nodes ignored
+    assert plan_layout(FakeCluster([2, 8]), "cpu") == Layout(5, 2, gpu=False)  # the smallest node sets the size
+    assert plan_layout(FakeCluster([2, 8]), "cpu", actor_cpus=4) == Layout(2, 4, gpu=False)  # fits the big node
+    assert plan_layout(FakeCluster([2]), "cpu", actor_cpus=1) == Layout(2, 1, gpu=False)  # one-CPU actors
+    assert plan_layout(FakeCluster([4, 4]), "cpu", actors=1) == Layout(1, 4, gpu=False)
+    with pytest.raises(IQAError, match="no node of the Ray cluster has that many .largest: 8"):
+        plan_layout(FakeCluster([2, 8]), "cpu", actor_cpus=16)
+    # GPUs: one actor per GPU with its share of the CPUs (at most 8) as decode threads; --device cpu ignores them
+    assert plan_layout(FakeCluster([16, 16], gpus=2), "auto") == Layout(2, 8, gpu=True)
+    assert plan_layout(FakeCluster([6], gpus=2), "cuda") == Layout(2, 3, gpu=True)
+    assert plan_layout(FakeCluster([16], gpus=2), "cpu") == Layout(1, 16, gpu=False)
+    with pytest.raises(IQAError, match="has no GPU"):
+        plan_layout(FakeCluster([4]), "cuda")
 
 
 def test_parquet_sink_keeps_the_rows_of_an_interrupted_run(local_rows) -> None:

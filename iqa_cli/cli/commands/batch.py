@@ -71,6 +71,15 @@ def batch(
     address: Annotated[
         str | None, typer.Option("--address", help="Ray cluster to join (auto, ray://HOST:10001); --engine ray only.")
     ] = None,
+    actor_cpus: Annotated[
+        int | None,
+        typer.Option(
+            "--actor-cpus",
+            help="CPUs (decode-and-score threads) per Ray actor; default: a node's CPUs (one actor per node), or a "
+            "GPU's share; --engine ray only.",
+            min=1,
+        ),
+    ] = None,
     batch_size: Annotated[
         int | None,
         typer.Option("--batch-size", help="Same-size pairs per forward pass (default 1: exact; more for GPUs).", min=1),
@@ -87,6 +96,8 @@ def batch(
         raise typer.BadParameter("--retry-failed goes with --resume (it re-scores error rows of the -o file)")
     if address is not None and engine is not opt.Engine.ray:
         raise typer.BadParameter("--address needs --engine ray")
+    if actor_cpus is not None and engine is not opt.Engine.ray:
+        raise typer.BadParameter("--actor-cpus needs --engine ray")
 
     from iqa_cli.api import load_model
     from iqa_cli.batch import discover, run_batch
@@ -104,7 +115,7 @@ def batch(
         raise PairingError(f"no (ref, dist) pairs found in {where} — check the folders and --match (path/prefix)")
     from iqa_cli.ray_engine import RayOptions, import_ray
 
-    ray = RayOptions(address=address, device=device) if engine is opt.Engine.ray else None
+    ray = RayOptions(address=address, device=device, actor_cpus=actor_cpus) if engine is opt.Engine.ray else None
     if ray is not None:
         import_ray()  # a missing extra is reported before any work; the actors load the model
     # with Ray, the driver's copy (CPU) only names the model and weights for the -o file's identity check
