@@ -370,6 +370,7 @@ def test_anchored_search_moves_toward_anchors_it_can_reach(masked_weights: Path)
     target = adapt_masked.replace(base, loss_weight=1.0)
     feats, keys = adapt_masked.block_features(block, images, CONDITIONS, [target], 0)
     anchors = condition_anchors(feats[:, 0, 1], keys)
-    chosen, table, n = adapt_masked.anchored_search(block, images, CONDITIONS, anchors, base.content_energy, 0)
+    chosen, table, label_free = adapt_masked.anchored_search(block, images, CONDITIONS, anchors, base.content_energy, 0)
+    n = len(label_free[base])
     assert n == len(images) * len(CONDITIONS)
     assert table[adapt_masked.label(chosen)] >= table[adapt_masked.label(target)] >= table[adapt_masked.label(base)]

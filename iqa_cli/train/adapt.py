@@ -362,6 +362,7 @@ def _adapt_block(
     model.eval()
     keys = [file_sha256(p) for p in paths]
     anchors = anchors_of(base_metadata)
+    method = "masked-anchored" if anchors else "masked-statistics"
     result = adapt_masked(model, pixels, keys, conds, grey, seed=seed, progress=progress, anchors=anchors)
     if head is not None and head != model.config.head:
         model = model.with_config(head=head).eval()
@@ -386,7 +387,7 @@ def _adapt_block(
         images={"count": len(paths), "sha256": digest, "grey": grey, "max_side": max_side},
         pairs={"count": pairs, "used": "references only"},
         recipe={
-            "method": "masked-anchored" if anchors else "masked-statistics",
+            "method": method,
             "seed": seed,
             "split": f"files ordered by sha256, permuted by default_rng(seed), first max({MIN_CHECK}, "
             f"ceil({CHECK_FRACTION} n)) held out for the self-check",
@@ -412,7 +413,7 @@ def _adapt_block(
         n_feature_samples=result.n_fit_pairs,
         lf_tau=float(model.get_buffer("lf_tau")),
         elapsed_s=round(time.perf_counter() - t0, 3),
-        method="masked-anchored" if anchors else "masked-statistics",
+        method=method,
         default_head=model.config.head,
         masked=result.as_dict(),
         self_check=result.self_check.line(),

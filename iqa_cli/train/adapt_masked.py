@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,6 +76,8 @@ CHECK_FRACTION = 0.3
 MIN_CHECK = 2
 ROUND = 5
 """Content invariances are compared rounded to this many decimals (as :func:`choose_gain` does)."""
+PARAMS = tuple(f.name for f in fields(Setting))
+"""The block's parameters adapt may change: loss_weight, chroma_visibility, masking_gain, content_energy."""
 
 
 @dataclass(frozen=True)
@@ -196,13 +198,7 @@ def setting_of(block: MaskedHaar) -> Setting:
 def star(center: Setting, energies: Sequence[float]) -> list[Setting]:
     """``center`` and every setting that changes one of its parameters to another value of its grid."""
     out = [center]
-    axes: list[tuple[str, Sequence[float]]] = [
-        ("loss_weight", LOSS_GRID),
-        ("chroma_visibility", CHROMA_GRID),
-        ("masking_gain", GAIN_GRID),
-        ("content_energy", energies),
-    ]
-    for name, grid in axes:
+    for name, grid in zip(PARAMS, (LOSS_GRID, CHROMA_GRID, GAIN_GRID, energies)):
         out += [replace(center, **{name: v}) for v in grid if v != getattr(center, name)]
     return out
 
@@ -222,39 +218,33 @@ def anchored_search(
     energy: float,
     seed: int,
     progress: Progress | None = None,
-) -> tuple[Setting, dict[str, float], int]:
+) -> tuple[Setting, dict[str, float], dict[Setting, np.ndarray]]:
     """The setting maximising :func:`anchor_agreement` by the two-round star search of the module docstring.
 
     Returns the chosen setting, the agreement of every setting evaluated (by :func:`label`, in order) and the
-    number of fit pairs."""
+    label-free feature of the fit pairs under each of them."""
     base = setting_of(block)
     base_energy = block.content_energy.item()
     energies = [base_energy] + ([energy] if energy != base_energy else [])
     table: dict[str, float] = {}
-    order: list[Setting] = []
-    n_pairs = 0
+    label_free: dict[Setting, np.ndarray] = {}  # also the settings evaluated, in order
     center = base
     for rnd in (1, 2):
-        todo = [s for s in star(center, energies) if label(s) not in table]
+        todo = [s for s in star(center, energies) if s not in label_free]
         if not todo:  # round 1 changed nothing: round 2 would evaluate round 1 again
             break
         feats, keys = block_features(block, images, conditions, todo, seed, progress, f"search {rnd}")
-        n_pairs = len(keys)
         for i, s in enumerate(todo):
             table[label(s)] = anchor_agreement(feats[:, i, 1], keys, anchors)
-            order.append(s)
+            label_free[s] = feats[:, i, 0]
         if rnd == 1:  # round 2 is centred on the combination of each parameter's best single change
             best: dict[str, float] = {}
-            for name in ("loss_weight", "chroma_visibility", "masking_gain", "content_energy"):
-                same = [s for s in order if all(getattr(s, o) == getattr(base, o) for o in _others(name))]
+            for name in PARAMS:
+                same = [s for s in label_free if all(getattr(s, o) == getattr(base, o) for o in PARAMS if o != name)]
                 best[name] = getattr(max(same, key=lambda s: table[label(s)]), name)  # max keeps the first
             center = Setting(**best)
-    chosen = max(order, key=lambda s: table[label(s)])
-    return chosen, table, n_pairs
-
-
-def _others(name: str) -> tuple[str, ...]:
-    return tuple(o for o in ("loss_weight", "chroma_visibility", "masking_gain", "content_energy") if o != name)
+    chosen = max(label_free, key=lambda s: table[label(s)])
+    return chosen, table, label_free
 
 
 def anchors_of(metadata: Mapping[str, Any]) -> dict[str, float] | None:
@@ -312,10 +302,10 @@ def adapt_masked(
     base = setting_of(block)
     energy = float(np.float32(pristine_content_energy(block, fit)))  # as the buffer will hold it
 
+    # fit_lf: the label-free feature of the fit pairs under every setting evaluated (base and chosen among them)
     if anchors:
         criterion = "anchor agreement"
-        chosen, table, n_fit_pairs = anchored_search(block, fit, conds, anchors, energy, seed, progress)
-        fit_chosen = None
+        chosen, table, fit_lf = anchored_search(block, fit, conds, anchors, energy, seed, progress)
     else:
         criterion = "content invariance"
         grid = [replace(base, masking_gain=g, content_energy=energy) for g in GAIN_GRID] + [base]
@@ -324,8 +314,7 @@ def adapt_masked(
         gain, by_gain = choose_gain(feats[:, : len(GAIN_GRID), 0], groups)
         chosen = replace(base, masking_gain=gain, content_energy=energy)
         table = {label(s): by_gain[s.masking_gain] for s in grid[: len(GAIN_GRID)]}
-        n_fit_pairs = len(feats)
-        fit_chosen = (feats[:, GAIN_GRID.index(gain), 0], feats[:, len(GAIN_GRID), 0])
+        fit_lf = {s: feats[:, i, 0] for i, s in enumerate(grid)}
 
     held, held_keys = block_features(block, check, conds, [base, chosen], seed, progress, "check")
     if anchors:
@@ -335,20 +324,16 @@ def adapt_masked(
     verdict = SelfCheck(n_images=len(check), n_pairs=len(held), base=values[0], adapted=values[1], criterion=criterion)
     final = chosen if verdict.gain else base
     with torch.no_grad():
-        for name in ("loss_weight", "chroma_visibility", "masking_gain", "content_energy"):
+        for name in PARAMS:
             getattr(block, name).fill_(getattr(final, name))
 
     tau = None
     col = label_free_column(model)
     if col is not None:
-        if fit_chosen is not None:
-            fit_lf = fit_chosen[0] if verdict.gain else fit_chosen[1]
-        else:
-            fit_lf = block_features(block, fit, conds, [final], seed, progress, "label-free")[0][:, 0, 0]
         direction = float(model.get_buffer("lf_direction")[col])
         scale = float(model.get_buffer("feature_scale")[col])
         old_tau = float(model.get_buffer("lf_tau"))
-        new_tau = label_free_tau(fit_lf * direction, scale)
+        new_tau = label_free_tau(fit_lf[final] * direction, scale)
         with torch.no_grad():
             model.get_buffer("lf_tau").fill_(new_tau)
         tau = {"base": old_tau, "adapted": float(model.get_buffer("lf_tau"))}
@@ -360,7 +345,7 @@ def adapt_masked(
         n_fit=len(fit),
         n_check=len(check),
         conditions=[condition_key(c.type_id, c.level) for c in conds],
-        n_fit_pairs=n_fit_pairs,
+        n_fit_pairs=len(fit_lf[base]),
         criterion=criterion,
         content_energy=entry("content_energy") | {"estimated": energy},
         masking_gain=entry("masking_gain"),
