@@ -32,7 +32,7 @@ from iqa_cli.errors import TrainingError
 from iqa_cli.eval import srcc
 from iqa_cli.models.causal import ROBUST_CONFIG, CausalIQA
 from iqa_cli.models.causal.heads import FewLabelHead, write_heads
-from iqa_cli.train.masked import FEW_LABEL_RIDGE, label_free_tau
+from iqa_cli.train.masked import FEW_LABEL_RIDGE, Setting, grid_features, label_free_tau
 from iqa_cli.train.publish import check_out_dir, ship_weights
 
 log = logging.getLogger(__name__)
@@ -90,17 +90,13 @@ def to_8bit(image: np.ndarray) -> np.ndarray:
     return (np.asarray(image) * 255).round().astype(np.uint8)
 
 
-@torch.inference_mode()
 def block_features(model: CausalIQA, pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """(N, 2) label-free and calibrated features of ``model``'s masked Haar block for uint8 ``HxWx3`` pairs."""
     block = model.masked_haar
     if block is None:
         raise TrainingError("the model has no masked Haar block")
-    rows = []
-    for ref, dist in pairs:
-        r, d = (torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float() / 255.0 for x in (ref, dist))
-        rows.append(block.features(block(r, d).mean(dim=(2, 3)))[0].numpy())
-    return np.array(rows, np.float64)
+    own = Setting(block.loss_weight.item(), block.chroma_visibility.item(), block.masking_gain.item(), None)
+    return grid_features(block, pairs, [own])[:, 0]
 
 
 def fit_robust_heads(model: CausalIQA, feats: np.ndarray, mos: np.ndarray) -> dict[str, Any]:
