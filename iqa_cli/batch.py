@@ -9,9 +9,10 @@ Library code: nothing here prints or picks exit codes; the CLI renders the summa
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Generator
-from contextlib import closing
+from contextlib import AbstractContextManager, closing, nullcontext, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -97,7 +98,11 @@ def run_batch(
         where = str(scorer.device)
     # closed when a write fails (stdout closed by its reader): the engine stops now, not at exit
     scored = cast("Generator[PairResult, None, None]", produced)
-    with sink, closing(scored) as results:
+    # stdout carries rows only: Ray's driver prints its raylet error messages (e.g. "A worker died ...") on
+    # sys.stdout whatever log_to_driver says, so while the Ray engine runs everything else printed there goes to
+    # stderr; the sink has bound its stream (the real stdout) when it was entered, just before
+    quiet: AbstractContextManager[object] = redirect_stdout(sys.stderr) if ray is not None else nullcontext()
+    with sink, quiet, closing(scored) as results:
         for result in results:
             sink.write(result)
             if on_result is not None:

@@ -276,3 +276,30 @@ def test_parquet_sink_keeps_the_rows_of_an_interrupted_run(local_rows) -> None:
         raise KeyboardInterrupt
     assert _rows(out) == expected[:3]
     assert not list(root.glob(".*.tmp"))
+
+
+def test_prints_on_stdout_during_the_ray_engine_go_to_stderr(
+    local_rows, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ray's driver prints raylet errors ("A worker died ...") on sys.stdout: while the engine runs they must go to
+    stderr, and stdout carry the rows alone. The engine is stood in for by the local one plus such a print."""
+    from iqa_cli import ray_engine
+    from iqa_cli.api import load_model, score_pairs
+    from iqa_cli.batch import discover, run_batch
+    from iqa_cli.results import ResultSink
+
+    root, _ = local_rows
+    scorer = load_model(device="cpu")
+
+    def fake(pairs, **_kwargs):
+        print("(raylet) A worker died or was killed while executing a task")
+        yield from score_pairs(scorer, pairs)
+
+    monkeypatch.setattr(ray_engine, "score_pairs_ray", fake)
+    todo = discover(root / "ref", root / "dist", None, "path").pairs[:3]
+    sink = ResultSink(None, "jsonl")
+    run_batch(scorer, sink.plan(todo), sink, ray=ray_engine.RayOptions())
+    out, err = capsys.readouterr()
+    assert len(_jsonl(out)) == 3 and "(raylet) A worker died" in err and "raylet" not in out
+    print("after the engine: stdout again")
+    assert capsys.readouterr().out == "after the engine: stdout again\n"
