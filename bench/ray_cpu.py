@@ -14,7 +14,7 @@ actors: one per CPU, one thread each), ``ray-nokeep`` (actors without the alloca
 ``score_pairs_ray`` of a ``old_ray_engine.py`` found on ``--old-dir``, e.g. an earlier commit's
 ``git show REV:iqa_cli/ray_engine.py > DIR/old_ray_engine.py``).
 
-Usage: python bench/ray_cpu.py PAIRS_DIR [--n 2000] [--order local,ray,ray,local] [--old-dir DIR]
+Usage: python bench/ray_cpu.py PAIRS_DIR [--n 2000] [--order local,ray,ray,local] [--old-dir DIR] [--by-process]
        (PAIRS_DIR holds ref/ and dist/, e.g. bench/batch.py --keep DIR's png-2000)
 """
 
@@ -96,6 +96,18 @@ class TreeCPU:
     def own(self) -> float:
         return self.last[os.getpid()] - self.first[os.getpid()]
 
+    def by_name(self) -> dict[str, float]:
+        """CPU seconds per process name (``/proc/PID/comm``: e.g. raylet, gcs_server, ray::PairScorer)."""
+        out: dict[str, float] = {}
+        for pid, cpu in self.last.items():
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    name = f.read().strip()
+            except OSError:
+                name = "(ended)"
+            out[name] = out.get(name, 0.0) + cpu - self.first[pid]
+        return out
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -103,6 +115,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--order", default="local,ray,ray,local")
     ap.add_argument("--old-dir", type=Path, default=None)
+    ap.add_argument("--by-process", action="store_true", help="Ray variants: CPU per process name too")
     args = ap.parse_args()
     variants = args.order.split(",")
     if "old" in variants:
@@ -154,6 +167,10 @@ def main() -> None:
             f"(this process {1000 * cpu.own() / len(pairs):6.2f})  bit-identical {same}/{len(pairs)}  load {load}",
             flush=True,
         )
+        if which != "local" and args.by_process:
+            for name, sec in sorted(cpu.by_name().items(), key=lambda kv: -kv[1]):
+                if sec > 0:
+                    print(f"    {name:24s} {1000 * sec / len(pairs):6.2f} ms/pair", flush=True)
     ray.shutdown()
 
 
