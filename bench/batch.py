@@ -10,9 +10,9 @@ distorted images come from :mod:`iqa_cli.synth.distortions` (blur, noise, JPEG, 
   including start-up, and the rate of its own scoring loop (the summary line on stderr); ``ratio`` = wall-clock
   pairs/s over decode-only pairs/s, ``loop_ratio`` the same without start-up. CPU ms per pair of both (less
   sensitive than rates to other jobs on a shared machine) are reported beside them;
-- ``--ray``: ``iqa batch --engine ray`` on the same pairs (JSON Lines, so scores compare at full precision), with
-  and without Ray's start-up (in-process: both engines with the ``iqa`` command's allocator setting), and whether
-  every score is bit-identical to the local engine's;
+- ``--ray``: ``iqa batch --engine ray`` on the same pairs (JSON Lines, so scores compare at full precision): the
+  CLI with its own Ray instance, the CLI joining a running instance (``--address``), and in-process rates with Ray
+  started, cold and warm (see :func:`ray_vs_local`); whether every score is bit-identical to the local engine's;
 - GPU (when CUDA is available, else skipped and said so): pairs/s of the model at batch 1 vs batched, decoded
   pairs in memory.
 
@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -168,16 +169,20 @@ def gpu_batching(folder: Path, n: int = 256, sizes: tuple[int, ...] = (1, 8, 32)
 
 
 def ray_vs_local(folder: Path, tmp: Path) -> dict:
-    """Ray engine vs local engine on the same pairs: CLI wall clock (with Ray's start-up), in-process rates with
-    Ray already started, and whether every score is bit-identical."""
+    """Ray engine vs local engine on the same pairs, and whether every score is bit-identical. In run order:
+
+    1. the CLI of each engine, wall clock: ``--engine ray`` starts its own local Ray instance;
+    2. in this process (it takes the iqa command's allocator setting, as the Ray engine's actors do): Ray started
+       (timed apart), then the Ray engine *cold* (the instance's first dataset: Ray Data's helper actors start),
+       the local engine, the Ray engine *warm* (helper actors running; the pool's actor still starts per run);
+    3. the CLI joining that running instance (``--address``: a user on an existing cluster), then the local CLI
+       again; the ratio takes the mean of the two local CLI runs."""
     n = sum(1 for _ in (folder / "dist").iterdir())
     local_out, ray_out = tmp / "local.jsonl", tmp / "ray.jsonl"
     local = run_batch(folder / "ref", folder / "dist", local_out, 2, ["-f", "jsonl"])
     ray_cli = run_batch(folder / "ref", folder / "dist", ray_out, 2, ["-f", "jsonl", "--engine", "ray"])
     a, b = _scores(local_out), _scores(ray_out)
     identical = sum(1 for k, v in a.items() if k in b and b[k] == v and v is not None)
-    # in-process, start-up excluded: Ray started first (timed apart), then both engines on the same pairs. This
-    # process takes the iqa command's allocator setting, as the Ray engine's actors do, so both engines run with it
     import ray
 
     from iqa_cli.api import load_model
@@ -189,19 +194,34 @@ def ray_vs_local(folder: Path, tmp: Path) -> dict:
     keep_freed_memory()
 
     pairs = pair_folders(folder / "ref", folder / "dist").pairs
+
+    def timed(run: Callable[[], int]) -> float:
+        t0 = time.perf_counter()
+        assert run() == n
+        return time.perf_counter() - t0
+
+    def on_ray() -> int:
+        return sum(1 for _ in score_pairs_ray(pairs, model=None, weights=None, device="cpu"))
+
+    # the instance's processes (and CLI drivers joining it) import this tree
+    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     t0 = time.perf_counter()
-    env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     startup = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    n_ray = sum(1 for _ in score_pairs_ray(pairs, model=None, weights=None, device="cpu"))
-    ray_loop = time.perf_counter() - t0
-    ray.shutdown()
+    ray_cold = timed(on_ray)
     scorer = load_model(device="cpu")
-    t0 = time.perf_counter()
-    n_local = sum(1 for _ in run_pipeline(scorer, pairs, workers=2))
-    local_loop = time.perf_counter() - t0
-    assert n_ray == n_local == n
+    local_loop = timed(lambda: sum(1 for _ in run_pipeline(scorer, pairs, workers=2)))
+    ray_warm = timed(on_ray)
+    address = ray.get_runtime_context().gcs_address
+    join_out = tmp / "ray-join.jsonl"
+    joined = run_batch(
+        folder / "ref", folder / "dist", join_out, 2, ["-f", "jsonl", "--engine", "ray", "--address", address]
+    )
+    ray.shutdown()
+    local2 = run_batch(folder / "ref", folder / "dist", local_out, 2, ["-f", "jsonl"])
+    c = _scores(join_out)
+    identical_join = sum(1 for k, v in a.items() if k in c and c[k] == v and v is not None)
+    local_mean = (local["pairs_per_s"] + local2["pairs_per_s"]) / 2
     return {
         "pairs": n,
         "local_cli": local,
@@ -209,9 +229,15 @@ def ray_vs_local(folder: Path, tmp: Path) -> dict:
         "ray_vs_local_cli_wall": round(ray_cli["pairs_per_s"] / local["pairs_per_s"], 3),
         "ray_startup_s": round(startup, 2),
         "local_in_process_pairs_per_s": round(n / local_loop, 1),
-        "ray_in_process_pairs_per_s": round(n / ray_loop, 1),
-        "ray_vs_local_in_process": round(local_loop / ray_loop, 3),
+        "ray_in_process_cold_pairs_per_s": round(n / ray_cold, 1),
+        "ray_in_process_warm_pairs_per_s": round(n / ray_warm, 1),
+        "ray_vs_local_in_process_cold": round(local_loop / ray_cold, 3),
+        "ray_vs_local_in_process_warm": round(local_loop / ray_warm, 3),
+        "ray_cli_joining_running_instance": joined,
+        "local_cli_again": local2,
+        "ray_joining_vs_local_cli_wall": round(joined["pairs_per_s"] / local_mean, 3),
         "scores_bit_identical": f"{identical}/{n}",
+        "scores_bit_identical_joining": f"{identical_join}/{n}",
     }
 
 
