@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from iqa_cli.models.functional import (
@@ -22,7 +21,6 @@ from iqa_cli.models.functional import (
     haar_magnitudes,
     half_mean,
     mean_2x2,
-    pad_even,
 )
 
 # Luminance, the opponent red-green and yellow-blue channels (pixel branch), and YIQ's I and Q (Haar block); the
@@ -36,13 +34,17 @@ YIQ_ROWS = (0, 3, 4)
 
 def fixed_colour(*images: torch.Tensor, rows: tuple[int, ...] | None = None) -> torch.Tensor:
     """RGB images (N_i, 3, H, W) in [0, 1] -> (sum N_i, 5, ceil(H/2), ceil(W/2)): the fixed branches' five colour
-    channels of ``cat(images)``, 2x2 means (a stride-2 convolution per image, which is cheaper than concatenating
-    the full-size images first; same values). ``rows``: only these rows of :data:`FIXED_COLOUR`, in this order
-    (e.g. :data:`YIQ_ROWS` when only the Haar blocks need them; the same values as those channels of all five)."""
+    channels of ``cat(images)``, 2x2 means. Per image, the 2x2 means of R, G and B (:func:`half_mean`: two strided
+    passes), then the colour rows as one small matrix product on the quarter-size image: the values of the stride-2
+    convolution to float rounding, at about half its cost on CPU, and without concatenating the full-size images.
+    ``rows``: only these rows of :data:`FIXED_COLOUR`, in this order (the same values as those channels of all
+    five, which is what the blocks slice when they need only YIQ)."""
     table = FIXED_COLOUR if rows is None else tuple(FIXED_COLOUR[i] for i in rows)
-    n = len(table)
-    weight = (images[0].new_tensor(table) / 4.0).view(n, 3, 1, 1).expand(n, 3, 2, 2).contiguous()
-    out = [F.conv2d(pad_even(x), weight, stride=2) for x in images]
+    weight = images[0].new_tensor(table)  # (n, 3)
+    out = []
+    for x in images:
+        h = half_mean(x)
+        out.append(torch.matmul(weight, h.flatten(2)).unflatten(2, h.shape[2:]))
     return torch.cat(out) if len(out) > 1 else out[0]
 
 
