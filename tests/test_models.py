@@ -385,3 +385,20 @@ def test_score_tiles_large_images_with_the_same_result() -> None:
         tiled = model.score(ref, dist)
     assert seen == [model.needed_branches()]
     assert tiled.item() == pytest.approx(whole.item(), abs=1e-3)
+
+
+@pytest.mark.parametrize("size", [(2, 2), (17, 23), (48, 64)])
+def test_half_mean_without_gradients_equals_the_differentiable_one(size: tuple[int, int]) -> None:
+    """OpenCV's area resize (no gradient recorded, float32 CPU) against the slice sums, for odd sizes too."""
+    from iqa_cli.models import functional as fn
+
+    x = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        fast = fn.half_mean(x)
+        both = fn.half_means(x, x[:1])
+        plane = fn.half_mean(x[0])
+    slow = fn.half_mean(x.requires_grad_(True))
+    assert slow.requires_grad and fast.shape == slow.shape == (2, 3, (size[0] + 1) // 2, (size[1] + 1) // 2)
+    torch.testing.assert_close(fast, slow.detach(), rtol=1e-6, atol=1e-7)
+    assert torch.equal(both, torch.cat([fast, fast[:1]]))
+    assert torch.equal(plane, fast[0])

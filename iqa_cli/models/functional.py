@@ -38,10 +38,44 @@ def pad_even(x: torch.Tensor) -> torch.Tensor:
 
 def half_mean(x: torch.Tensor) -> torch.Tensor:
     """2x2 means at stride 2, as ``avg_pool2d(x, 2, ceil_mode=True)``: pairs of rows summed, then pairs of columns
-    (two strided passes, not three)."""
+    (two strided passes, not three). Where no gradient is recorded, float32 on the CPU: OpenCV's area resize of each
+    plane by exactly 1/2 (the same means to float rounding, about three times cheaper)."""
     x = pad_even(x)
+    if fast_half_mean_applies(x):
+        return _half_mean_cv2(x)
     rows = x[..., ::2, :] + x[..., 1::2, :]
     return 0.25 * (rows[..., ::2] + rows[..., 1::2])
+
+
+def fast_half_mean_applies(x: torch.Tensor) -> bool:
+    """Whether :func:`half_mean` takes OpenCV's path for ``x``: no gradient recorded, float32 on the CPU."""
+    return not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() >= 2
+
+
+def _half_mean_cv2(*images: torch.Tensor) -> torch.Tensor:
+    """:func:`half_mean` of even-sized float32 CPU tensors of one shape (bar the first axis), concatenated along the
+    first axis: ``cv2.resize(INTER_AREA)`` by exactly 1/2 per plane, into one buffer."""
+    import cv2
+    import numpy as np
+
+    h, w = images[0].shape[-2:]
+    planes = [x.detach().contiguous().numpy().reshape(-1, h, w) for x in images]
+    out = np.empty((sum(p.shape[0] for p in planes), h // 2, w // 2), np.float32)
+    for plane, dst in zip((p for group in planes for p in group), out):
+        cv2.resize(plane, (w // 2, h // 2), dst=dst, interpolation=cv2.INTER_AREA)
+    lead = sum(x.shape[0] for x in images) if images[0].dim() > 2 else None
+    shape = (lead, *images[0].shape[1:-2]) if lead is not None else ()
+    return torch.from_numpy(out).view(*shape, h // 2, w // 2)
+
+
+def half_means(*images: torch.Tensor) -> torch.Tensor:
+    """``cat([half_mean(x) for x in images])`` for images of one shape (bar the first axis); on OpenCV's path (see
+    :func:`half_mean`) written into one buffer, without the concatenation."""
+    padded = [pad_even(x) for x in images]
+    if all(fast_half_mean_applies(x) for x in padded) and padded[0].dim() > 2:
+        return _half_mean_cv2(*padded)
+    out = [half_mean(x) for x in padded]
+    return torch.cat(out) if len(out) > 1 else out[0]
 
 
 def mean_2x2(x: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ from iqa_cli.models.functional import (
     gradient_magnitude,
     haar_magnitudes,
     half_mean,
+    half_means,
     mean_2x2,
 )
 
@@ -41,6 +42,9 @@ def fixed_colour(*images: torch.Tensor, rows: tuple[int, ...] | None = None) -> 
     five, which is what the blocks slice when they need only YIQ)."""
     table = FIXED_COLOUR if rows is None else tuple(FIXED_COLOUR[i] for i in rows)
     weight = images[0].new_tensor(table)  # (n, 3)
+    if len({x.shape[1:] for x in images}) == 1:  # one shape: the means of all images in one tensor, one product
+        h = half_means(*images)
+        return torch.matmul(weight, h.flatten(2)).unflatten(2, h.shape[2:])
     out = []
     for x in images:
         h = half_mean(x)
@@ -114,7 +118,10 @@ def haarpsi_deficit(u: torch.Tensor) -> torch.Tensor:
     dissimilarity ``u = 1 - s``, written to be exactly 0 at ``u == 0``."""
     a = HAARPSI_ALPHA
     e = math.exp(-a)
-    return e * torch.expm1(a * u) / ((1.0 + e) * (1.0 + torch.exp(-a * (1.0 - u))))
+    # with t = expm1(alpha u): exp(-alpha (1 - u)) = e (1 + t), so the difference of the two sigmoids is
+    # e t / ((1 + e) (1 + e + e t)) = t / ((1 + e) ((1 + e) / e + t)); one transcendental call, not two
+    t = torch.expm1(a * u)
+    return t / ((1.0 + e) * ((1.0 + e) / e + t))
 
 
 def haarpsi_loss(deficit: torch.Tensor) -> torch.Tensor:
