@@ -222,3 +222,54 @@ def test_reference_pooling_weights_do_not_move_with_the_distorted_image() -> Non
     assert not torch.equal(*weights["max"])  # HaarPSI's: the larger of the two images'
     with pytest.raises(ValueError, match="pool_weight"):
         MaskedHaar(pool_weight="min")
+
+
+def _pairs(h: int = 45, w: int = 62) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two pairs (odd height: the replicated row); the second pair identical."""
+    g = torch.Generator().manual_seed(5)
+    ref = torch.rand(2, 3, h, w, generator=g)
+    dist = (ref + 0.05 * torch.randn(ref.shape, generator=g)).clamp(0, 1)
+    dist[1] = ref[1]
+    return ref, dist
+
+
+@pytest.mark.parametrize("config", [{}, {"jnd": 2.0, "pool_weight": "ref"}, {"visibility": 2.0}])
+@pytest.mark.parametrize("label_free", [True, False])
+def test_the_numpy_inference_path_gives_the_differentiable_paths_maps(config: dict, label_free: bool) -> None:
+    from iqa_cli.models.causal import masked_haar_numpy
+
+    ref, dist = _pairs()
+    block = _set(MaskedHaar(**config), loss_weight=1.7, chroma_visibility=2.5, masking_gain=0.8, content_energy=0.7)
+    with torch.no_grad():
+        assert masked_haar_numpy.applies(block, ref)
+        fast = block(ref, dist, label_free=label_free)
+        alone = block(ref[:1], dist[:1], label_free=label_free)
+    slow = block(ref, dist, label_free=label_free)  # gradients recorded: the differentiable path
+    assert slow.requires_grad and not fast.requires_grad
+    # per position the two paths' fixed colour means differ in the last bit, which a Haar difference of nearly
+    # equal magnitudes can amplify; the pooled features agree to float rounding
+    torch.testing.assert_close(fast, slow.detach(), rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(block.features(fast.mean(dim=(2, 3))), block.features(slow.mean(dim=(2, 3))).detach())
+    assert (fast[0, 1] > 0).any() and (fast[0, 0] > 0).any() == label_free
+    assert torch.equal(fast[1, :2], torch.zeros_like(fast[1, :2]))  # identical pair: exact zeros
+    assert torch.equal(alone[0], fast[0])  # a pair scores the same alone and in a batch, bit for bit
+
+
+def test_the_numpy_path_leaves_the_gate_and_gradients_to_torch() -> None:
+    from iqa_cli.models.causal import masked_haar_numpy
+
+    ref, _ = _pairs()
+    with torch.no_grad():
+        assert not masked_haar_numpy.applies(MaskedHaar(rank_keep=0.6), ref)
+        assert not masked_haar_numpy.applies(MaskedHaar(), ref.double())
+    assert not masked_haar_numpy.applies(MaskedHaar(), ref)  # gradients recorded
+
+
+def test_model_scores_without_gradients_equal_the_differentiable_forward() -> None:
+    model = _masked_model()
+    ref, dist = _pairs(64, 80)
+    with torch.no_grad():
+        fast = model.score(ref, dist)
+    slow = model(ref, dist.clone().requires_grad_(True))
+    torch.testing.assert_close(fast, slow.detach(), rtol=1e-6, atol=1e-5)
+    assert fast[1] == 100.0 and fast[0] < 100.0

@@ -385,3 +385,39 @@ def test_score_tiles_large_images_with_the_same_result() -> None:
         tiled = model.score(ref, dist)
     assert seen == [model.needed_branches()]
     assert tiled.item() == pytest.approx(whole.item(), abs=1e-3)
+
+
+@pytest.mark.parametrize("size", [(2, 2), (17, 23), (48, 64)])
+def test_half_mean_without_gradients_equals_the_differentiable_one(size: tuple[int, int]) -> None:
+    """OpenCV's area resize (no gradient recorded, float32 CPU) against the slice sums, for odd sizes too."""
+    from iqa_cli.models import functional as fn
+
+    x = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        fast = fn.half_mean(x)
+        both = fn.half_means(x, x[:1])
+        plane = fn.half_mean(x[0])
+    slow = fn.half_mean(x.requires_grad_(True))
+    assert slow.requires_grad and fast.shape == slow.shape == (2, 3, (size[0] + 1) // 2, (size[1] + 1) // 2)
+    torch.testing.assert_close(fast, slow.detach(), rtol=1e-6, atol=1e-7)
+    assert torch.equal(both, torch.cat([fast, fast[:1]]))
+    assert torch.equal(plane, fast[0])
+
+
+def test_haarpsi_loss_is_the_textbook_form_without_its_float32_cancellation() -> None:
+    """``1 - HaarPSI`` from a deficit: in float64 the textbook difference of squared logits; in float32 within a few
+    ulps of it (the textbook form computed in float32 is off by ~1e-5 relative near small deficits)."""
+    import math
+
+    from iqa_cli.models.causal.fixed import HAARPSI_ALPHA, haarpsi_loss
+
+    def textbook(d: torch.Tensor) -> torch.Tensor:
+        top = 1.0 / (1.0 + math.exp(-HAARPSI_ALPHA))
+        ratio = top - d.clamp(0.0, top - 0.5 - 1e-6)
+        return (torch.log(ratio / (1.0 - ratio)) / HAARPSI_ALPHA) ** 2
+
+    d = torch.tensor([1e-7, 1e-5, 3e-4, 7.5e-4, 0.01, 0.1, 0.3, 0.48, 0.7], dtype=torch.float64)
+    expected = textbook(torch.zeros_like(d)) - textbook(d)
+    torch.testing.assert_close(haarpsi_loss(d), expected, rtol=1e-8, atol=0.0)  # (float64 cancels too, less)
+    torch.testing.assert_close(haarpsi_loss(d.float()).double(), expected, rtol=1e-6, atol=0.0)
+    assert haarpsi_loss(torch.zeros(3)).tolist() == [0.0, 0.0, 0.0]

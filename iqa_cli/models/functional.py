@@ -37,9 +37,45 @@ def pad_even(x: torch.Tensor) -> torch.Tensor:
 
 
 def half_mean(x: torch.Tensor) -> torch.Tensor:
-    """2x2 means at stride 2, as ``avg_pool2d(x, 2, ceil_mode=True)``."""
+    """2x2 means at stride 2, as ``avg_pool2d(x, 2, ceil_mode=True)``: pairs of rows summed, then pairs of columns
+    (two strided passes, not three). Where no gradient is recorded, float32 on the CPU: OpenCV's area resize of each
+    plane by exactly 1/2 (the same means to float rounding, about three times cheaper)."""
     x = pad_even(x)
-    return 0.25 * (x[..., ::2, ::2] + x[..., 1::2, ::2] + x[..., ::2, 1::2] + x[..., 1::2, 1::2])
+    if fast_half_mean_applies(x):
+        return _half_mean_cv2(x)
+    rows = x[..., ::2, :] + x[..., 1::2, :]
+    return 0.25 * (rows[..., ::2] + rows[..., 1::2])
+
+
+def fast_half_mean_applies(x: torch.Tensor) -> bool:
+    """Whether :func:`half_mean` takes OpenCV's path for ``x``: no gradient recorded, float32 on the CPU."""
+    return not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() >= 2
+
+
+def _half_mean_cv2(*images: torch.Tensor) -> torch.Tensor:
+    """:func:`half_mean` of even-sized float32 CPU tensors of one shape (bar the first axis), concatenated along the
+    first axis: ``cv2.resize(INTER_AREA)`` by exactly 1/2 per plane, into one buffer."""
+    import cv2
+    import numpy as np
+
+    h, w = images[0].shape[-2:]
+    planes = [x.detach().contiguous().numpy().reshape(-1, h, w) for x in images]
+    out = np.empty((sum(p.shape[0] for p in planes), h // 2, w // 2), np.float32)
+    for plane, dst in zip((p for group in planes for p in group), out):
+        cv2.resize(plane, (w // 2, h // 2), dst=dst, interpolation=cv2.INTER_AREA)
+    lead = sum(x.shape[0] for x in images) if images[0].dim() > 2 else None
+    shape = (lead, *images[0].shape[1:-2]) if lead is not None else ()
+    return torch.from_numpy(out).view(*shape, h // 2, w // 2)
+
+
+def half_means(*images: torch.Tensor) -> torch.Tensor:
+    """``cat([half_mean(x) for x in images])`` for images of one shape (bar the first axis); on OpenCV's path (see
+    :func:`half_mean`) written into one buffer, without the concatenation."""
+    padded = [pad_even(x) for x in images]
+    if all(fast_half_mean_applies(x) for x in padded) and padded[0].dim() > 2:
+        return _half_mean_cv2(*padded)
+    out = [half_mean(x) for x in padded]
+    return torch.cat(out) if len(out) > 1 else out[0]
 
 
 def mean_2x2(x: torch.Tensor) -> torch.Tensor:
@@ -48,13 +84,31 @@ def mean_2x2(x: torch.Tensor) -> torch.Tensor:
     return 0.25 * (p[..., :-1, :-1] + p[..., 1:, :-1] + p[..., :-1, 1:] + p[..., 1:, 1:])
 
 
+def window_sums(x: torch.Tensor, k: int, dim: int) -> torch.Tensor:
+    """Sums of ``k`` consecutive entries along ``dim`` (length ``n - k + 1``): shifted slices summed by repeated
+    doubling (sums 2m long = two sums m long), then the powers of two that make up ``k``."""
+    n = x.shape[dim]
+    length = n - k + 1
+    total: torch.Tensor | None = None
+    span, m, offset = x, 1, 0
+    while m <= k:
+        if k & m:
+            part = span.narrow(dim, offset, length)
+            total = part if total is None else total + part
+            offset += m
+        if 2 * m <= k:
+            size = span.shape[dim] - m
+            span = span.narrow(dim, 0, size) + span.narrow(dim, m, size)
+        m *= 2
+    assert total is not None
+    return total
+
+
 def box_mean(x: torch.Tensor, k: int) -> torch.Tensor:
-    """k x k box mean of every channel, replicated borders (separable depthwise convolutions, channels-last)."""
-    c = x.shape[1]
-    row = x.new_full((c, 1, 1, k), 1.0 / k)
-    x = F.pad(x, (k // 2,) * 4, mode="replicate").contiguous(memory_format=torch.channels_last)
-    x = F.conv2d(x, row, groups=c)
-    return F.conv2d(x, row.transpose(2, 3), groups=c)
+    """k x k box mean of every channel, replicated borders: separable :func:`window_sums` (the depthwise
+    convolutions' values to float rounding, several times cheaper on CPU for these small windows)."""
+    x = F.pad(x, (k // 2,) * 4, mode="replicate")
+    return window_sums(window_sums(x, k, -1), k, -2) / float(k * k)
 
 
 def gradient_magnitude(x: torch.Tensor) -> torch.Tensor:
@@ -83,7 +137,14 @@ def haar_kernels(scales: int = 3) -> list[torch.Tensor]:
 
 def haar_magnitudes(lum: torch.Tensor, scales: int = 3) -> list[torch.Tensor]:
     """|Haar coefficients| (N, 2, H, W) of a 1-channel image (N, 1, H, W) at sizes 2, 4, ..., 2**scales: the
-    convolutions with :func:`haar_kernels`, zero-padded and aligned as MATLAB's ``conv2(A, B, 'same')``.
+    convolutions with :func:`haar_kernels`, zero-padded and aligned as MATLAB's ``conv2(A, B, 'same')``. Views of
+    :func:`haar_magnitude_stack`'s channels."""
+    return list(haar_magnitude_stack(lum, scales).split(2, dim=1))
+
+
+def haar_magnitude_stack(lum: torch.Tensor, scales: int = 3) -> torch.Tensor:
+    """:func:`haar_magnitudes` in one tensor (N, 2 * scales, H, W): sizes 2, 4, ... in turn, vertical then horizontal
+    difference at each.
 
     Each filter is a +-1 step in one direction times a box in the other, so a coefficient is the difference of two
     box sums, and the box sums of all sizes come from repeated doubling (a sum 2m wide = two sums m wide): the
@@ -109,8 +170,10 @@ def haar_magnitudes(lum: torch.Tensor, scales: int = 3) -> list[torch.Tensor]:
         half = n // 2
         vertical = rows[..., half : half + h, :] - rows[..., :h, :]  # lower half minus upper half
         horizontal = cols[..., :, half : half + w] - cols[..., :, :w]  # right half minus left half
-        mags.append(torch.cat([vertical, horizontal], dim=1).abs() / n)
-    return mags
+        mags += [vertical, horizontal]
+    # 1 / n is a power of two, so multiplying by it rounds exactly as dividing by n
+    scale = lum.new_tensor([2.0**-k for k in range(1, scales + 1) for _ in range(2)]).view(1, -1, 1, 1)
+    return torch.cat(mags, dim=1).abs() * scale
 
 
 def similarity(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:

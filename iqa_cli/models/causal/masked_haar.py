@@ -56,24 +56,42 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from iqa_cli.models.causal import masked_haar_numpy
 from iqa_cli.models.causal.fixed import YIQ_ROWS, fixed_colour, haarpsi_deficit, haarpsi_loss
 from iqa_cli.models.causal.rank_gate import gated
-from iqa_cli.models.functional import YIQ, box_mean, haar_magnitudes, mean_2x2
+from iqa_cli.models.functional import YIQ, box_mean, haar_magnitude_stack, mean_2x2
 
 NEIGHBOURHOOD = 5
 """Side (stride-2 pixels) of the window the content code averages over."""
+FAST_PATH = True
+"""Use :mod:`~iqa_cli.models.causal.masked_haar_numpy` where it applies (False: always the differentiable path)."""
+
+
+def _channel_mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean of the two channels of ``x`` (B, 2, h, w) -> (B, 1, h, w): ``mean(dim=1)``'s values, one add cheaper."""
+    return (x[:, :1] + x[:, 1:]) / 2.0
+
+
+def _weighted_deficit(w: torch.Tensor, w_iq: torch.Tensor, u_lum: torch.Tensor, u_iq: torch.Tensor) -> torch.Tensor:
+    """``sum_k w_k D(u_k)`` (B, 1, h, w) over the two luminance orientations (weights ``w``, dissimilarities
+    ``u_lum``, (B, 2, h, w)) and chroma (``w_iq``, ``u_iq``, (B, 1, h, w)); ``D``: :func:`haarpsi_deficit`, on the
+    three channels at once."""
+    deficit = haarpsi_deficit(torch.cat([u_lum, u_iq], dim=1))
+    return w[:, :1] * deficit[:, :1] + w[:, 1:] * deficit[:, 1:2] + w_iq * deficit[:, 2:]
 
 
 @dataclass
 class Prepared:
     """:meth:`MaskedHaar.prepare`'s output for B pairs: (ref, dist) magnitudes (B, 2, h, w) at sizes 2 and 4,
     (ref, dist) I and Q (B, 2, h, w), the attention weight (B, 2, h, w) and the content energy before its
-    normalisation (B, 1, h, w)."""
+    normalisation (B, 1, h, w). ``stacked``: the same magnitudes as (ref, dist) (B, 4, h, w), sizes 2 then 4, when
+    made that way (else :meth:`MaskedHaar.maps` concatenates ``bands``)."""
 
     bands: list[tuple[torch.Tensor, torch.Tensor]]
     chroma: tuple[torch.Tensor, torch.Tensor]
     weight: torch.Tensor
     energy: torch.Tensor
+    stacked: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 class MaskedHaar(nn.Module):
@@ -81,6 +99,7 @@ class MaskedHaar(nn.Module):
 
     FEATURES = 2
     MAPS = 3
+    NEIGHBOURHOOD = NEIGHBOURHOOD
     content_energy: torch.Tensor  # buffers
     reference_energy: torch.Tensor
     C, SCALES = 30.0, 3
@@ -127,17 +146,19 @@ class MaskedHaar(nn.Module):
         energy. ``half`` = ``fixed_colour(ref, dist)`` (all five channels, or only YIQ's: ``rows=YIQ_ROWS``), if
         already made."""
         b = ref.shape[0]
-        yiq = fixed_colour(ref, dist, rows=YIQ_ROWS) if half is None else half
-        if yiq.shape[1] != len(YIQ_ROWS):
-            yiq = yiq[:, YIQ_ROWS]
-        mags = haar_magnitudes(255.0 * yiq[:, :1], self.SCALES)
-        iq = mean_2x2(255.0 * yiq[:, 1:])
-        shared = torch.minimum(mags[0][:b], mags[0][b:]).pow(2).mean(dim=1, keepdim=True)
+        half = fixed_colour(ref, dist) if half is None else half
+        iq_start = 1 if half.shape[1] == len(YIQ_ROWS) else YIQ_ROWS[1]  # YIQ's I and Q: channels 3, 4 of all five
+        mags = haar_magnitude_stack(255.0 * half[:, :1], self.SCALES)  # (2B, 6, h, w): sizes 2, 4, 8
+        iq = mean_2x2(255.0 * half[:, iq_start : iq_start + 2])
+        m_ref, m_dist = mags[:b], mags[b:]
+        shared = torch.minimum(m_ref[:, :2], m_dist[:, :2]).pow(2).mean(dim=1, keepdim=True)
+        w_ref, w_dist = m_ref[:, 4:], m_dist[:, 4:]
         return Prepared(
-            bands=[(m[:b], m[b:]) for m in mags[:2]],
+            bands=[(m_ref[:, i : i + 2], m_dist[:, i : i + 2]) for i in (0, 2)],
             chroma=(iq[:b], iq[b:]),
-            weight=mags[2][:b] if self.pool_weight == "ref" else torch.maximum(mags[2][:b], mags[2][b:]),
+            weight=w_ref if self.pool_weight == "ref" else torch.maximum(w_ref, w_dist),
             energy=box_mean(shared, NEIGHBOURHOOD),
+            stacked=(m_ref[:, :4], m_dist[:, :4]),
         )
 
     def forward(
@@ -145,7 +166,14 @@ class MaskedHaar(nn.Module):
     ) -> torch.Tensor:
         """Maps whose spatial means pool exactly: ``sum_k w_k D_k`` for the label-free and the calibrated
         deficits, and ``sum_k w_k`` (k: horizontal, vertical, chroma; ``D`` as in HaarPSI). ``half`` as in
-        :meth:`prepare`; ``label_free=False`` skips the label-free map (zeros: its feature is exactly 0)."""
+        :meth:`prepare`; ``label_free=False`` skips the label-free map (zeros: its feature is exactly 0).
+
+        Where no gradient is recorded (float32 on the CPU, no soft-ranking gate) the maps come from
+        :mod:`~iqa_cli.models.causal.masked_haar_numpy`: the same values to float rounding, several times faster."""
+        if FAST_PATH:
+            half = fixed_colour(ref, dist) if half is None else half
+            if masked_haar_numpy.applies(self, half):
+                return masked_haar_numpy.maps(self, half, ref.shape[0], label_free)
         return self.maps(
             self.prepare(ref, dist, half),
             self.loss_weight,
@@ -169,25 +197,29 @@ class MaskedHaar(nn.Module):
         g = torch.as_tensor(masking_gain).clamp_min(0.0)
         c = self.c * (content_energy / self.reference_energy)  # the domain's visibility floor
         masked_c = c + g * p.energy
-        loss, gain = [], []
-        for reach, (a, d) in zip(self.BAND_REACH, p.bands):
-            d = self._visible(a, d, reach)
-            # the change split by its sign (no torch.where: on the CPU it costs ten times an arithmetic op): where
-            # d < a the loss is change / (energy + c) and the gain 0, elsewhere the other way round (same values)
-            diff = a - d
-            energy = a * a + d * d
-            loss.append(diff.clamp_min(0.0).pow(2) / (energy + c))
-            gain.append(diff.clamp_max(0.0).pow(2) / (energy + masked_c))
-        u_gain = (gain[0] + gain[1]) / 2.0
-        u_loss = (loss[0] + loss[1]) / 2.0
+        # both band sizes at once (channels: size 2 vertical, horizontal; size 4 vertical, horizontal)
+        a, d = (
+            p.stacked
+            if p.stacked is not None
+            else (torch.cat([x for x, _ in p.bands], 1), torch.cat([x for _, x in p.bands], 1))
+        )
+        d = self._visible(a, d, tuple(r for r in self.BAND_REACH for _ in range(2)))
+        # the change split by its sign (no torch.where: on the CPU it costs ten times an arithmetic op): where
+        # d < a the loss is change / (energy + c) and the gain 0, elsewhere the other way round (same values)
+        diff = a - d
+        energy = a * a + d * d
+        loss = diff.clamp_min(0.0).pow(2) / (energy + c)
+        gain = diff.clamp_max(0.0).pow(2) / (energy + masked_c)
+        u_gain = (gain[:, :2] + gain[:, 2:]) / 2.0
+        u_loss = (loss[:, :2] + loss[:, 2:]) / 2.0
         i_r, i_d = p.chroma
         i_d = self._visible(i_r, i_d, self.CHROMA_REACH)
         chroma_change = (i_r - i_d).pow(2)
         chroma_energy = i_r * i_r + i_d * i_d
         c_chroma = c * torch.as_tensor(chroma_visibility).clamp_min(1e-3)
-        u_iq_cal = (chroma_change / (chroma_energy + c_chroma)).mean(dim=1, keepdim=True)
+        u_iq_cal = _channel_mean(chroma_change / (chroma_energy + c_chroma))
         u_loss_cal = torch.as_tensor(loss_weight).clamp_min(0.0) * u_loss
-        u_iq_lf = (chroma_change / (chroma_energy + c)).mean(dim=1, keepdim=True) if label_free else None
+        u_iq_lf = _channel_mean(chroma_change / (chroma_energy + c)) if label_free else None
         if self.rank_keep < 1.0:  # the soft-ranking gate on the five channels (gain, loss per orientation; chroma)
             cal_ch = gated(torch.cat([u_gain, u_loss_cal, u_iq_cal], dim=1), self.rank_keep, self.rank_tau)
             u_lum_cal, u_iq_cal = cal_ch[:, :2] + cal_ch[:, 2:4], cal_ch[:, 4:]
@@ -197,13 +229,11 @@ class MaskedHaar(nn.Module):
         else:
             u_lum_lf, u_lum_cal = u_gain + u_loss, u_gain + u_loss_cal
         w = p.weight
-        w_iq = w.mean(dim=1, keepdim=True)
-        cal = (w * haarpsi_deficit(u_lum_cal)).sum(dim=1, keepdim=True) + w_iq * haarpsi_deficit(u_iq_cal)
-        if u_iq_lf is None:
-            lf = torch.zeros_like(cal)
-        else:
-            lf = (w * haarpsi_deficit(u_lum_lf)).sum(dim=1, keepdim=True) + w_iq * haarpsi_deficit(u_iq_lf)
-        return torch.cat([lf, cal, w.sum(dim=1, keepdim=True) + w_iq], dim=1)
+        w_sum = w[:, :1] + w[:, 1:]
+        w_iq = w_sum / 2.0
+        cal = _weighted_deficit(w, w_iq, u_lum_cal, u_iq_cal)
+        lf = torch.zeros_like(cal) if u_iq_lf is None else _weighted_deficit(w, w_iq, u_lum_lf, u_iq_lf)
+        return torch.cat([lf, cal, w_sum + w_iq], dim=1)
 
     @staticmethod
     def features(means: torch.Tensor) -> torch.Tensor:

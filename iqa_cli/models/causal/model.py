@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from iqa_cli.models.causal.config import CausalConfig
-from iqa_cli.models.causal.fixed import YIQ_ROWS, HaarDegradation, PixelDegradation, fixed_colour
+from iqa_cli.models.causal.fixed import HaarDegradation, PixelDegradation, fixed_colour
 from iqa_cli.models.causal.heads import HEADS, few_label_score, label_free_score, register_head_buffers
 from iqa_cli.models.causal.learned import DegradationHead, Encoder, MaskingModule
 from iqa_cli.models.causal.masked_haar import MaskedHaar
@@ -129,10 +129,7 @@ class CausalIQA(nn.Module):
         masked_haar = self.masked_haar is not None and want.masked_haar
         if pixel or haar or masked_haar:
             r, t = self._rgb(ref), self._rgb(dist)
-            # the masked Haar block alone needs only YIQ's three of the five channels: the same values, but the
-            # convolution's input gradient would round differently, so all five while gradients are recorded
-            yiq_only = not (pixel or haar or torch.is_grad_enabled())
-            half = fixed_colour(r, t, rows=YIQ_ROWS if yiq_only else None)
+            half = fixed_colour(r, t)  # all five channels (the blocks slice theirs): one small matrix product
             if self.pixel is not None and pixel:
                 masked += self.pixel(r, t, half, strides=want.pixel_strides)
             if self.haar is not None and haar:
