@@ -235,34 +235,21 @@ def _pairs(h: int = 45, w: int = 62) -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.mark.parametrize("config", [{}, {"jnd": 2.0, "pool_weight": "ref"}, {"visibility": 2.0}])
 @pytest.mark.parametrize("label_free", [True, False])
-def test_the_numpy_inference_path_gives_the_differentiable_paths_maps(config: dict, label_free: bool) -> None:
-    from iqa_cli.models.causal import masked_haar_numpy
-
+def test_inference_maps_equal_the_differentiable_paths(config: dict, label_free: bool) -> None:
+    """Without gradients the fixed colour's 2x2 means come from OpenCV: the maps stay those of the differentiable
+    path to float rounding, an identical pair still gives exact zeros."""
     ref, dist = _pairs()
     block = _set(MaskedHaar(**config), loss_weight=1.7, chroma_visibility=2.5, masking_gain=0.8, content_energy=0.7)
     with torch.no_grad():
-        assert masked_haar_numpy.applies(block, ref)
         fast = block(ref, dist, label_free=label_free)
-        alone = block(ref[:1], dist[:1], label_free=label_free)
     slow = block(ref, dist, label_free=label_free)  # gradients recorded: the differentiable path
     assert slow.requires_grad and not fast.requires_grad
-    # per position the two paths' fixed colour means differ in the last bit, which a Haar difference of nearly
+    # per position the two paths' fixed colour means may differ in the last bit, which a Haar difference of nearly
     # equal magnitudes can amplify; the pooled features agree to float rounding
     torch.testing.assert_close(fast, slow.detach(), rtol=1e-3, atol=1e-3)
     torch.testing.assert_close(block.features(fast.mean(dim=(2, 3))), block.features(slow.mean(dim=(2, 3))).detach())
     assert (fast[0, 1] > 0).any() and (fast[0, 0] > 0).any() == label_free
     assert torch.equal(fast[1, :2], torch.zeros_like(fast[1, :2]))  # identical pair: exact zeros
-    assert torch.equal(alone[0], fast[0])  # a pair scores the same alone and in a batch, bit for bit
-
-
-def test_the_numpy_path_leaves_the_gate_and_gradients_to_torch() -> None:
-    from iqa_cli.models.causal import masked_haar_numpy
-
-    ref, _ = _pairs()
-    with torch.no_grad():
-        assert not masked_haar_numpy.applies(MaskedHaar(rank_keep=0.6), ref)
-        assert not masked_haar_numpy.applies(MaskedHaar(), ref.double())
-    assert not masked_haar_numpy.applies(MaskedHaar(), ref)  # gradients recorded
 
 
 def test_model_scores_without_gradients_equal_the_differentiable_forward() -> None:

@@ -56,15 +56,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from iqa_cli.models.causal import masked_haar_numpy
 from iqa_cli.models.causal.fixed import YIQ_ROWS, fixed_colour, haarpsi_deficit, haarpsi_loss
 from iqa_cli.models.causal.rank_gate import gated
 from iqa_cli.models.functional import YIQ, box_mean, haar_magnitude_stack, mean_2x2
 
 NEIGHBOURHOOD = 5
 """Side (stride-2 pixels) of the window the content code averages over."""
-FAST_PATH = True
-"""Use :mod:`~iqa_cli.models.causal.masked_haar_numpy` where it applies (False: always the differentiable path)."""
 
 
 def _channel_mean(x: torch.Tensor) -> torch.Tensor:
@@ -99,7 +96,6 @@ class MaskedHaar(nn.Module):
 
     FEATURES = 2
     MAPS = 3
-    NEIGHBOURHOOD = NEIGHBOURHOOD
     content_energy: torch.Tensor  # buffers
     reference_energy: torch.Tensor
     C, SCALES = 30.0, 3
@@ -166,14 +162,7 @@ class MaskedHaar(nn.Module):
     ) -> torch.Tensor:
         """Maps whose spatial means pool exactly: ``sum_k w_k D_k`` for the label-free and the calibrated
         deficits, and ``sum_k w_k`` (k: horizontal, vertical, chroma; ``D`` as in HaarPSI). ``half`` as in
-        :meth:`prepare`; ``label_free=False`` skips the label-free map (zeros: its feature is exactly 0).
-
-        Where no gradient is recorded (float32 on the CPU, no soft-ranking gate) the maps come from
-        :mod:`~iqa_cli.models.causal.masked_haar_numpy`: the same values to float rounding, several times faster."""
-        if FAST_PATH:
-            half = fixed_colour(ref, dist) if half is None else half
-            if masked_haar_numpy.applies(self, half):
-                return masked_haar_numpy.maps(self, half, ref.shape[0], label_free)
+        :meth:`prepare`; ``label_free=False`` skips the label-free map (zeros: its feature is exactly 0)."""
         return self.maps(
             self.prepare(ref, dist, half),
             self.loss_weight,
