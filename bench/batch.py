@@ -5,7 +5,9 @@ references are crops of ``../shared/data/pristine`` images (synthetic textures w
 distorted images come from :mod:`iqa_cli.synth.distortions` (blur, noise, JPEG, ... at mixed strengths). Then:
 
 - **decode-only**: every pair read and aligned exactly as ``iqa batch`` reads it (``read_image`` + ``align_pair``),
-  in ``--workers`` threads, nothing scored: the rate a pipeline can at best approach on this machine;
+  in ``--workers`` threads, nothing scored, in this process with the ``iqa`` command's allocator setting
+  (:func:`iqa_cli.runtime.keep_freed_memory`; without it glibc maps and faults in fresh pages for every decoded
+  image, which about halved the JPEG rate here, see bench/RESULTS.md): the rate a pipeline can at best approach on this machine;
 - **iqa batch**: the real command in a subprocess (default model, ``--device cpu``, ``--workers``), wall clock
   including start-up, and the rate of its own scoring loop (the summary line on stderr); ``ratio`` = wall-clock
   pairs/s over decode-only pairs/s, ``loop_ratio`` the same without start-up. CPU ms per pair of both (less
@@ -261,6 +263,9 @@ def main() -> None:
     ap.add_argument("--skip-local", action="store_true", help="only the --ray and GPU parts")
     ap.add_argument("--keep", type=Path, default=None, help="write the pairs here (reused if present)")
     args = ap.parse_args()
+    from iqa_cli.runtime import keep_freed_memory
+
+    keep_freed_memory()  # decode-only runs here with the allocator setting the iqa command gives its own process
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="iqa-bench-batch-") as tmp:
         base = args.keep or Path(tmp)
