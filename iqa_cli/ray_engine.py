@@ -22,11 +22,10 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from iqa_cli.errors import IQAError, UsageError
 from iqa_cli.io import DEFAULT_MAX_PIXELS
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
     from iqa_cli.results import PairResult
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 INSTALL_HINT = 'pip install "iqa-cli[ray]"'
 ROWS_PER_THREAD = 32  # rows per block and actor thread: small enough to spread and flush often, large enough to
@@ -153,25 +151,6 @@ def _init(ray: Any, address: str | None) -> None:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         hint = "check --address (e.g. auto, or ray://HEAD:10001)"
         raise IQAError(f"cannot start or reach {where}: {exc} — {hint}") from None
-
-
-def connect_while(address: str | None, work: Callable[[], T]) -> T:
-    """Start a local Ray instance (``address`` None) or join a cluster, running ``work`` in a thread meanwhile;
-    ``work``'s result.
-
-    ``iqa batch`` loads its own copy of the model (which checks the weights and names them in the rows) this way:
-    Ray's start-up is mostly waiting for its processes, so the driver's ``import torch`` and model load fit in it
-    instead of coming before it.
-
-    Raises:
-        IQAError: Ray is not installed or the cluster cannot be reached (after ``work`` has ended);
-            otherwise whatever ``work`` raises.
-    """
-    ray = import_ray()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="iqa-ray-start") as pool:
-        pending = pool.submit(work)
-        _init(ray, address)
-        return pending.result()
 
 
 def _use_gpus(ray: Any, device: str) -> bool:

@@ -303,37 +303,3 @@ def test_prints_on_stdout_during_the_ray_engine_go_to_stderr(
     assert len(_jsonl(out)) == 3 and "(raylet) A worker died" in err and "raylet" not in out
     print("after the engine: stdout again")
     assert capsys.readouterr().out == "after the engine: stdout again\n"
-
-
-def test_the_driver_loads_its_model_while_ray_starts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``connect_while`` runs the work (the driver's model load) during Ray's start-up, not before or after it, and
-    passes on its result and errors; a failed start is reported after the work has ended."""
-    import threading
-
-    from iqa_cli import ray_engine
-    from iqa_cli.errors import IQAError, WeightsError
-
-    started = threading.Event()
-
-    def init(_ray: object, _address: str | None) -> None:  # Ray's start-up: returns only once the work has begun
-        assert started.wait(10), "the work did not run while Ray was starting"
-
-    monkeypatch.setattr(ray_engine, "import_ray", lambda: object())
-    monkeypatch.setattr(ray_engine, "_init", init)
-    assert ray_engine.connect_while(None, lambda: (started.set(), 7)[1]) == 7
-
-    def bad_weights() -> None:
-        started.set()
-        raise WeightsError("weights x.safetensors are broken")
-
-    with pytest.raises(WeightsError, match="broken"):
-        ray_engine.connect_while(None, bad_weights)
-
-    def unreachable(_ray: object, _address: str | None) -> None:
-        raise IQAError("cannot reach the Ray cluster at nowhere:1")
-
-    done = threading.Event()
-    monkeypatch.setattr(ray_engine, "_init", unreachable)
-    with pytest.raises(IQAError, match="cannot reach"):
-        ray_engine.connect_while("nowhere:1", done.set)
-    assert done.is_set()

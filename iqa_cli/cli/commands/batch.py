@@ -113,15 +113,13 @@ def batch(
     if not pairing.pairs:
         where = str(pairs_csv) if pairs_csv is not None else f"{ref_dir} and {dist_dir}"
         raise PairingError(f"no (ref, dist) pairs found in {where} — check the folders and --match (path/prefix)")
-    from iqa_cli.ray_engine import RayOptions, connect_while
+    from iqa_cli.ray_engine import RayOptions, import_ray
 
     ray = RayOptions(address=address, device=device, actor_cpus=actor_cpus) if engine is opt.Engine.ray else None
-    if ray is None:
-        scorer = load_model(model, weights=weights, device=device)
-    else:
-        # a missing extra is reported before any work. The actors load the model; the driver's copy (CPU) only
-        # checks and names the model and weights (the -o file's identity check, the rows), loaded while Ray starts
-        scorer = connect_while(ray.address, lambda: load_model(model, weights=weights, device="cpu"))
+    if ray is not None:
+        import_ray()  # a missing extra is reported before any work; the actors load the model
+    # with Ray, the driver's copy (CPU) only names the model and weights for the -o file's identity check
+    scorer = load_model(model, weights=weights, device=device if ray is None else "cpu")
     sink.check_identity(scorer.name, scorer.weights_id)
     todo = sink.plan(pairing.pairs)
     if resume:
