@@ -7,7 +7,8 @@ distorted images come from :mod:`iqa_cli.synth.distortions` (blur, noise, JPEG, 
 - **decode-only**: every pair read and aligned exactly as ``iqa batch`` reads it (``read_image`` + ``align_pair``),
   in ``--workers`` threads, nothing scored, in this process with the ``iqa`` command's allocator setting
   (:func:`iqa_cli.runtime.keep_freed_memory`; without it glibc maps and faults in fresh pages for every decoded
-  image, which about halved the JPEG rate here, see bench/RESULTS.md): the rate a pipeline can at best approach on this machine;
+  image, which about halved the JPEG rate here, see bench/RESULTS.md): the rate a pipeline can at best approach on
+  this machine;
 - **iqa batch**: the real command in a subprocess (default model, ``--device cpu``, ``--workers``), wall clock
   including start-up, and the rate of its own scoring loop (the summary line on stderr); ``ratio`` = wall-clock
   pairs/s over decode-only pairs/s, ``loop_ratio`` the same without start-up. CPU ms per pair of both (less
