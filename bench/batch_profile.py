@@ -4,7 +4,8 @@ In-process and on ONE thread (``torch.set_num_threads(1)``, as each pipeline wor
 :func:`iqa_cli.pipeline.score_chunk` timed apart with ``time.process_time`` over the pairs of a folder
 (``bench/batch.py --keep DIR`` writes them: ``DIR/png-600``, ``DIR/jpeg-600``):
 
-- *read*: the file's bytes, header checks and ``cv2.imdecode`` (``read_image`` minus the two below);
+- *read*: the file's bytes, header and size checks and ``cv2.imdecode`` (``decode_file``, the first half of
+  ``read_image``);
 - *to float*: BGR -> RGB and uint8 -> float32 in [0, 1] (``normalise_channels`` + ``to_unit_float``);
 - *align*: ``align_pair``;
 - *to tensor*: HWC float32 -> (1, 3, H, W) (``to_tensor``, twice);
@@ -63,16 +64,8 @@ def stages(folder: Path, n: int) -> dict[str, float]:
     import torch
 
     from iqa_cli.api import load_model
-    from iqa_cli.imagefile import (
-        DECODE_FLAGS,
-        declares_grey_or_palette,
-        header_size,
-        normalise_channels,
-        read_bytes,
-        sniff,
-        to_unit_float,
-    )
-    from iqa_cli.io import Image, align_pair, to_tensor
+    from iqa_cli.imagefile import normalise_channels, to_unit_float
+    from iqa_cli.io import Image, align_pair, decode_file, to_tensor
     from iqa_cli.pairs import pair_folders
     from iqa_cli.pipeline import make_result
     from iqa_cli.results import ResultSink
@@ -86,14 +79,9 @@ def stages(folder: Path, n: int) -> dict[str, float]:
 
     def read(path: Path) -> Image:
         c = time.process_time()
-        data = read_bytes(path)
-        kind = sniff(data)
-        header_size(data, kind)
-        arr = cv2.imdecode(data, DECODE_FLAGS)
-        if arr is None:
-            raise OSError(f"cannot decode {path}")
+        arr, grey_or_palette = decode_file(path)
         c1 = time.process_time()
-        px, depth = to_unit_float(path, normalise_channels(arr, declares_grey_or_palette(data, kind)))
+        px, depth = to_unit_float(path, normalise_channels(arr, grey_or_palette))
         c2 = time.process_time()
         t["read"] += c1 - c
         t["to float"] += c2 - c1

@@ -102,21 +102,13 @@ class Image:
         return int(self.pixels.shape[2])
 
 
-def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
-    """Reads an image file into float pixels in [0, 1] following the module's policies.
-
-    Args:
-        path: Image file.
-        max_pixels: Largest accepted width x height; larger images raise before decoding where possible.
-
-    Returns:
-        The decoded :class:`Image`.
+def decode_file(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, bool]:
+    """The first half of :func:`read_image`: the file's samples as OpenCV decodes them (channel order and count
+    not yet normalised), and whether the file declares grey or palette colour.
 
     Raises:
-        ImageError: The file is missing, a folder, unreadable, empty, truncated, not an image, too large,
-            or stores samples of an unsupported type. The message names the file, the reason and a remedy.
+        ImageError: as :func:`read_image`.
     """
-    path = Path(path)
     data = read_bytes(path)
     kind = sniff(data)
     size = header_size(data, kind)
@@ -136,8 +128,27 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
             f"cannot read image '{path}': the {kind} data is truncated or corrupt — re-export or re-copy the file"
         )
     check_size(path, arr.shape[1], arr.shape[0], max_pixels)
+    return arr, declares_grey_or_palette(data, kind)
+
+
+def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
+    """Reads an image file into float pixels in [0, 1] following the module's policies.
+
+    Args:
+        path: Image file.
+        max_pixels: Largest accepted width x height; larger images raise before decoding where possible.
+
+    Returns:
+        The decoded :class:`Image`.
+
+    Raises:
+        ImageError: The file is missing, a folder, unreadable, empty, truncated, not an image, too large,
+            or stores samples of an unsupported type. The message names the file, the reason and a remedy.
+    """
+    path = Path(path)
+    decoded, grey_or_palette = decode_file(path, max_pixels=max_pixels)
     # channels first, on the decoded samples (a quarter of the bytes of floats for 8-bit files); same pixels
-    samples = normalise_channels(arr, declares_grey_or_palette(data, kind))
+    samples = normalise_channels(decoded, grey_or_palette)
     pixels, bit_depth = to_unit_float(path, samples)
     return Image(path=path, pixels=pixels, bit_depth=bit_depth)
 
