@@ -21,6 +21,42 @@ CACHE = Path("runs/exp")
 TYPES = [1, 3, 5, 7, 10, 11, 13, 15, 16, 19, 21, 23, 25]
 
 
+def attack_set(first: int, stop: int) -> tuple[list, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """The robustness experiments' attacked pairs: the development conditions re-created on training images
+    ``selection.dev_train_refs()[first:stop]`` (longer side 288, as bench/robustness.py on Kodak), and their (ref,
+    dist) tensors (1, 3, H, W)."""
+    from iqa_cli.synth.devset import load_conditions, load_refs, make_dev_pairs
+    from iqa_cli.train import selection
+
+    refs = load_refs(selection.dev_train_refs()[first:stop])
+    pairs = list(make_dev_pairs(refs, load_conditions(), max_side=288))
+    tensors = [
+        (
+            torch.from_numpy(np.array(p.ref)).permute(2, 0, 1)[None].float(),
+            torch.from_numpy(np.array(p.dist)).permute(2, 0, 1)[None].float(),
+        )
+        for p in pairs
+    ]
+    return pairs, tensors
+
+
+def reflection_attack(scorer, ref: torch.Tensor, dist: torch.Tensor, center: float) -> list:
+    """The robustness experiments' attack on one pair: the fixed score reflection attack about ``center`` at 2/255
+    and 4/255, 10 steps per rung, seed 0 (one :class:`~iqa_cli.attack.AttackResult` per budget)."""
+    from iqa_cli.attack import attack_budgets
+
+    return attack_budgets(
+        scorer,
+        ref,
+        dist,
+        budgets=[2 / 255, 4 / 255],
+        steps=10,
+        method="reflect",
+        center=center,
+        generator=torch.Generator().manual_seed(0),
+    )
+
+
 def to_tensor(a: np.ndarray) -> torch.Tensor:
     """uint8 ``HxWx3`` -> float ``(1, 3, H, W)`` in [0, 1]."""
     return torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255.0

@@ -26,11 +26,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from common import attack_set, reflection_attack  # noqa: E402
+
 from iqa_cli.api import Scorer, load_model  # noqa: E402
-from iqa_cli.attack import attack_budgets  # noqa: E402
 from iqa_cli.eval import srcc  # noqa: E402
 from iqa_cli.models.causal import CausalIQA  # noqa: E402
-from iqa_cli.synth.devset import load_conditions, load_refs, make_dev_pairs  # noqa: E402
+from iqa_cli.synth.devset import load_refs  # noqa: E402
 from iqa_cli.train import selection  # noqa: E402
 from iqa_cli.train.robust_recipe import RobustSettings, eight_bit_pairs, fit_robust_heads, robust_variant  # noqa: E402
 
@@ -76,15 +77,7 @@ def main() -> None:
     models = [robust_variant(source.module, s) for s in grid]
     feats, mos = train_features(models)
     print(f"# train features {time.time() - t0:.0f}s", flush=True)
-    refs = load_refs(selection.dev_train_refs()[: args.attack_images])
-    pairs = list(make_dev_pairs(refs, load_conditions(), max_side=288))
-    ts = [
-        (
-            torch.from_numpy(np.array(p.ref)).permute(2, 0, 1)[None].float(),
-            torch.from_numpy(np.array(p.dist)).permute(2, 0, 1)[None].float(),
-        )
-        for p in pairs
-    ]
+    _, ts = attack_set(0, args.attack_images)
     spec = load_model("causal-iqa-robust", device="cpu").spec
     for i, (s, m) in enumerate(zip(grid, models)):
         t1 = time.time()
@@ -93,19 +86,7 @@ def main() -> None:
         with torch.inference_mode():
             clean = np.array([float(scorer.score_tensors(r, d)[0]) for r, d in ts])
         center = float(np.median(clean))
-        res = [
-            attack_budgets(
-                scorer,
-                r,
-                d,
-                budgets=[2 / 255, 4 / 255],
-                steps=10,
-                method="reflect",
-                center=center,
-                generator=torch.Generator().manual_seed(0),
-            )
-            for r, d in ts
-        ]
+        res = [reflection_attack(scorer, r, d, center) for r, d in ts]
         row = s.to_dict() | {
             "train_clean_srcc": round(srcc(-feats[:, i, 1], mos), 4),
             "attack_pairs": len(ts),

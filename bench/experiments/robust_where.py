@@ -13,25 +13,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from common import attack_set, reflection_attack
+
 from iqa_cli.api import load_model
-from iqa_cli.attack import attack_budgets
 from iqa_cli.models.causal.fixed import haarpsi_deficit
-from iqa_cli.synth.devset import load_conditions, load_refs, make_dev_pairs
-from iqa_cli.train import selection
 
 torch.set_num_threads(1)
 img = int(sys.argv[1]) if len(sys.argv) > 1 else 0
 scorer = load_model("causal-iqa-robust", device="cpu")
 block = scorer.module.masked_haar
-refs = load_refs(selection.dev_train_refs()[img : img + 1])
-pairs = list(make_dev_pairs(refs, load_conditions(), max_side=288))
-ts = [
-    (
-        torch.from_numpy(np.array(p.ref)).permute(2, 0, 1)[None].float(),
-        torch.from_numpy(np.array(p.dist)).permute(2, 0, 1)[None].float(),
-    )
-    for p in pairs
-]
+pairs, ts = attack_set(img, img + 1)
 
 
 @torch.inference_mode()
@@ -70,16 +61,7 @@ center = float(np.median(clean))
 rows = []
 t0 = time.time()
 for p, (r, d), c in zip(pairs, ts, clean):
-    res = attack_budgets(
-        scorer,
-        r,
-        d,
-        budgets=[2 / 255, 4 / 255],
-        steps=10,
-        method="reflect",
-        center=center,
-        generator=torch.Generator().manual_seed(0),
-    )
+    res = reflection_attack(scorer, r, d, center)
     a4 = res[1].adversarial
     rows.append(
         {
