@@ -31,7 +31,9 @@ def chans(r, d):
     c = block.c
     out = {}
     gl = []
-    for reach, (a, dd) in zip(block.BAND_REACH, p.bands):
+    a_all, d_all = p.bands
+    for i, reach in enumerate(block.BAND_REACH):
+        a, dd = a_all[:, 2 * i : 2 * i + 2], d_all[:, 2 * i : 2 * i + 2]
         dd = block._visible(a, dd, reach)
         ch = (a - dd).pow(2)
         en = a * a + dd * dd

@@ -42,13 +42,9 @@ def fixed_colour(*images: torch.Tensor, rows: tuple[int, ...] | None = None) -> 
     five, which is what the blocks slice when they need only YIQ)."""
     table = FIXED_COLOUR if rows is None else tuple(FIXED_COLOUR[i] for i in rows)
     weight = images[0].new_tensor(table)  # (n, 3)
-    if len({x.shape[1:] for x in images}) == 1:  # one shape: the means of all images in one tensor, one product
-        h = half_means(*images)
-        return torch.matmul(weight, h.flatten(2)).unflatten(2, h.shape[2:])
-    out = []
-    for x in images:
-        h = half_mean(x)
-        out.append(torch.matmul(weight, h.flatten(2)).unflatten(2, h.shape[2:]))
+    one_shape = len({x.shape[1:] for x in images}) == 1  # then the means of all images in one tensor, one product
+    means = [half_means(*images)] if one_shape else [half_mean(x) for x in images]
+    out = [torch.matmul(weight, h.flatten(2)).unflatten(2, h.shape[2:]) for h in means]
     return torch.cat(out) if len(out) > 1 else out[0]
 
 

@@ -79,16 +79,14 @@ def _weighted_deficit(w: torch.Tensor, w_iq: torch.Tensor, u_lum: torch.Tensor, 
 
 @dataclass
 class Prepared:
-    """:meth:`MaskedHaar.prepare`'s output for B pairs: (ref, dist) magnitudes (B, 2, h, w) at sizes 2 and 4,
-    (ref, dist) I and Q (B, 2, h, w), the attention weight (B, 2, h, w) and the content energy before its
-    normalisation (B, 1, h, w). ``stacked``: the same magnitudes as (ref, dist) (B, 4, h, w), sizes 2 then 4, when
-    made that way (else :meth:`MaskedHaar.maps` concatenates ``bands``)."""
+    """:meth:`MaskedHaar.prepare`'s output for B pairs: (ref, dist) band magnitudes (B, 4, h, w) (sizes 2 then 4,
+    vertical then horizontal at each), (ref, dist) I and Q (B, 2, h, w), the attention weight (B, 2, h, w) and the
+    content energy before its normalisation (B, 1, h, w)."""
 
-    bands: list[tuple[torch.Tensor, torch.Tensor]]
+    bands: tuple[torch.Tensor, torch.Tensor]
     chroma: tuple[torch.Tensor, torch.Tensor]
     weight: torch.Tensor
     energy: torch.Tensor
-    stacked: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 class MaskedHaar(nn.Module):
@@ -150,11 +148,10 @@ class MaskedHaar(nn.Module):
         shared = torch.minimum(m_ref[:, :2], m_dist[:, :2]).pow(2).mean(dim=1, keepdim=True)
         w_ref, w_dist = m_ref[:, 4:], m_dist[:, 4:]
         return Prepared(
-            bands=[(m_ref[:, i : i + 2], m_dist[:, i : i + 2]) for i in (0, 2)],
+            bands=(m_ref[:, :4], m_dist[:, :4]),
             chroma=(iq[:b], iq[b:]),
             weight=w_ref if self.pool_weight == "ref" else torch.maximum(w_ref, w_dist),
             energy=box_mean(shared, NEIGHBOURHOOD),
-            stacked=(m_ref[:, :4], m_dist[:, :4]),
         )
 
     def forward(
@@ -186,12 +183,7 @@ class MaskedHaar(nn.Module):
         g = torch.as_tensor(masking_gain).clamp_min(0.0)
         c = self.c * (content_energy / self.reference_energy)  # the domain's visibility floor
         masked_c = c + g * p.energy
-        # both band sizes at once (channels: size 2 vertical, horizontal; size 4 vertical, horizontal)
-        a, d = (
-            p.stacked
-            if p.stacked is not None
-            else (torch.cat([x for x, _ in p.bands], 1), torch.cat([x for _, x in p.bands], 1))
-        )
+        a, d = p.bands  # both band sizes at once (channels: size 2 vertical, horizontal; size 4 vertical, horizontal)
         d = self._visible(a, d, tuple(r for r in self.BAND_REACH for _ in range(2)))
         # the change split by its sign (no torch.where: on the CPU it costs ten times an arithmetic op): where
         # d < a the loss is change / (energy + c) and the gain 0, elsewhere the other way round (same values)
