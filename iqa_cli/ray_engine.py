@@ -224,7 +224,7 @@ def score_pairs_ray(
         UsageError: ``batch_size``, ``actors`` or ``actor_cpus`` below 1.
     """
     from iqa_cli.results import PairResult
-    from iqa_cli.runtime import OPT_OUT_ENV
+    from iqa_cli.runtime import opted_out
 
     if batch_size < 1:
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
@@ -253,7 +253,7 @@ def score_pairs_ray(
             "batch_size": batch_size,
             "workers": layout.cpus,
             "cwd": os.getcwd(),
-            "keep_freed_memory": os.environ.get(OPT_OUT_ENV, "").strip() != "0",
+            "keep_freed_memory": not opted_out(),  # the driver's setting decides for the actors
         },
         batch_size=per_block,
         batch_format="pyarrow",

@@ -15,6 +15,11 @@ MMAP_THRESHOLD = 32 * 2**20  # glibc's largest allowed value on 64-bit
 TRIM_THRESHOLD = 256 * 2**20
 
 
+def opted_out() -> bool:
+    """Whether ``IQA_KEEP_FREED_MEMORY=0`` asks to leave the allocator alone."""
+    return os.environ.get(OPT_OUT_ENV, "").strip() == "0"
+
+
 def keep_freed_memory() -> bool:
     """Make glibc malloc keep freed memory for reuse instead of returning it to the OS; True if it took effect.
 
@@ -33,7 +38,7 @@ def keep_freed_memory() -> bool:
     Returns:
         True if both ``mallopt`` calls succeeded; False when opted out, not applicable, or refused.
     """
-    if os.environ.get(OPT_OUT_ENV, "").strip() == "0":
+    if opted_out():
         return False
     if not sys.platform.startswith("linux"):
         return False
