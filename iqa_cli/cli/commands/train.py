@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -163,17 +163,13 @@ def train(
         base = beside if beside.is_file() else shipped_path(beside.name)[0]
         summary = run_masked(out_dir, workdir, base, seed=seed, threads=threads, force=force)
     elif robust:
+        from dataclasses import replace
+
         from iqa_cli.train.robust_recipe import RobustSettings, run_robust
         from iqa_cli.weights import shipped_path
 
-        d = RobustSettings()
-        settings = RobustSettings(
-            visibility=d.visibility if visibility is None else visibility,
-            rank_keep=d.rank_keep if rank_keep is None else rank_keep,
-            rank_tau=d.rank_tau if rank_tau is None else rank_tau,
-            jnd=d.jnd if jnd is None else jnd,
-            pool_weight=d.pool_weight if pool_weight is None else pool_weight,
-        )
+        asked: dict[str, Any] = {k.lstrip("-").replace("-", "_"): v for k, v in robust_only.items() if v is not None}
+        settings = replace(RobustSettings(), **asked)  # the shipped settings where not asked otherwise
         beside = out_dir / f"{MODEL_NAME}.safetensors"
         base = beside if beside.is_file() else shipped_path(beside.name)[0]
         summary = run_robust(out_dir, workdir, base, settings, seed=seed, threads=threads, force=force)
