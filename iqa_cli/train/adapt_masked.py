@@ -175,10 +175,14 @@ def block_features(
     return feats, keys
 
 
+def condition_groups(keys: Sequence[str]) -> np.ndarray:
+    """Each pair's condition as an integer group (pairs of one condition share it)."""
+    return np.unique(np.asarray(keys), return_inverse=True)[1]
+
+
 def invariance(label_free: np.ndarray, keys: Sequence[str]) -> float:
     """Content invariance of scores falling with the label-free feature, rounded to :data:`ROUND` decimals."""
-    groups = np.unique(np.asarray(keys), return_inverse=True)[1]
-    return round(content_invariance(-label_free, groups), ROUND)
+    return round(content_invariance(-label_free, condition_groups(keys)), ROUND)
 
 
 def anchor_agreement(calibrated: np.ndarray, keys: Sequence[str], anchors: Mapping[str, float]) -> float:
@@ -190,9 +194,7 @@ def anchor_agreement(calibrated: np.ndarray, keys: Sequence[str], anchors: Mappi
 
 def setting_of(block: MaskedHaar) -> Setting:
     """The block's current parameters as a :class:`~iqa_cli.train.masked.Setting`."""
-    return Setting(
-        block.loss_weight.item(), block.chroma_visibility.item(), block.masking_gain.item(), block.content_energy.item()
-    )
+    return Setting(**{name: getattr(block, name).item() for name in PARAMS})
 
 
 def star(center: Setting, energies: Sequence[float]) -> list[Setting]:
@@ -309,9 +311,8 @@ def adapt_masked(
     else:
         criterion = "content invariance"
         grid = [replace(base, masking_gain=g, content_energy=energy) for g in GAIN_GRID] + [base]
-        feats, _keys = block_features(block, fit, conds, grid, seed, progress, "masking")
-        groups = np.unique(np.asarray(_keys), return_inverse=True)[1]
-        gain, by_gain = choose_gain(feats[:, : len(GAIN_GRID), 0], groups)
+        feats, fit_keys = block_features(block, fit, conds, grid, seed, progress, "masking")
+        gain, by_gain = choose_gain(feats[:, : len(GAIN_GRID), 0], condition_groups(fit_keys))
         chosen = replace(base, masking_gain=gain, content_energy=energy)
         table = {label(s): by_gain[s.masking_gain] for s in grid[: len(GAIN_GRID)]}
         fit_lf = {s: feats[:, i, 0] for i, s in enumerate(grid)}
