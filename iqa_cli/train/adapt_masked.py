@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,6 +56,7 @@ from iqa_cli.train.masked import (
     CHROMA_GRID,
     GAIN_GRID,
     LOSS_GRID,
+    PARAMS,
     Setting,
     choose_gain,
     condition_key,
@@ -63,6 +64,7 @@ from iqa_cli.train.masked import (
     grid_features,
     label_free_tau,
     pristine_content_energy,
+    setting_of,
 )
 
 if TYPE_CHECKING:
@@ -76,8 +78,6 @@ CHECK_FRACTION = 0.3
 MIN_CHECK = 2
 ROUND = 5
 """Content invariances are compared rounded to this many decimals (as :func:`choose_gain` does)."""
-PARAMS = tuple(f.name for f in fields(Setting))
-"""The block's parameters adapt may change: loss_weight, chroma_visibility, masking_gain, content_energy."""
 
 
 @dataclass(frozen=True)
@@ -190,11 +190,6 @@ def anchor_agreement(calibrated: np.ndarray, keys: Sequence[str], anchors: Mappi
     (scores falling with the anchor), rounded to :data:`ROUND` decimals."""
     target = np.array([anchors[k] for k in keys], np.float64)
     return round(srcc(-calibrated, -target), ROUND)
-
-
-def setting_of(block: MaskedHaar) -> Setting:
-    """The block's current parameters as a :class:`~iqa_cli.train.masked.Setting`."""
-    return Setting(**{name: getattr(block, name).item() for name in PARAMS})
 
 
 def star(center: Setting, energies: Sequence[float]) -> list[Setting]:

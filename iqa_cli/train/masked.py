@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,15 @@ class Setting:
     chroma_visibility: float = 1.0
     masking_gain: float = 0.0
     content_energy: float | None = None  # None: the block's buffer
+
+
+PARAMS = tuple(f.name for f in fields(Setting))
+"""The block's learned parameters: loss_weight, chroma_visibility, masking_gain, content_energy."""
+
+
+def setting_of(block: MaskedHaar) -> Setting:
+    """The block's current parameters as a :class:`Setting`."""
+    return Setting(**{name: getattr(block, name).item() for name in PARAMS})
 
 
 def with_masked_haar(model: CausalIQA) -> CausalIQA:

@@ -32,7 +32,7 @@ from iqa_cli.errors import TrainingError
 from iqa_cli.eval import srcc
 from iqa_cli.models.causal import ROBUST_CONFIG, CausalIQA
 from iqa_cli.models.causal.heads import FewLabelHead, write_heads
-from iqa_cli.train.masked import FEW_LABEL_RIDGE, Setting, grid_features, label_free_tau
+from iqa_cli.train.masked import FEW_LABEL_RIDGE, grid_features, label_free_tau, setting_of
 from iqa_cli.train.publish import check_out_dir, ship_weights
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,15 @@ def robust_variant(base: CausalIQA, settings: RobustSettings) -> CausalIQA:
     if not base.config.masked_haar:
         raise TrainingError("the base causal-iqa has no masked Haar block — make one with `iqa train --masked` first")
     s = settings
-    cfg = replace(base.config, visibility=s.visibility, rank_keep=s.rank_keep, rank_tau=s.rank_tau, jnd=s.jnd)
-    out = CausalIQA(replace(cfg, pool_weight=s.pool_weight))
+    cfg = replace(
+        base.config,
+        visibility=s.visibility,
+        rank_keep=s.rank_keep,
+        rank_tau=s.rank_tau,
+        jnd=s.jnd,
+        pool_weight=s.pool_weight,
+    )
+    out = CausalIQA(cfg)
     out.load_state_dict(base.state_dict(), strict=True)
     return out.eval()
 
@@ -95,8 +102,7 @@ def block_features(model: CausalIQA, pairs: Iterable[tuple[np.ndarray, np.ndarra
     block = model.masked_haar
     if block is None:
         raise TrainingError("the model has no masked Haar block")
-    own = Setting(block.loss_weight.item(), block.chroma_visibility.item(), block.masking_gain.item(), None)
-    return grid_features(block, pairs, [own])[:, 0]
+    return grid_features(block, pairs, [setting_of(block)])[:, 0]
 
 
 def fit_robust_heads(model: CausalIQA, feats: np.ndarray, mos: np.ndarray) -> dict[str, Any]:
