@@ -3,6 +3,8 @@ prunes exactly, and the nested leave-one-type-out protocol never lets a held-out
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -172,7 +174,8 @@ def test_nested_loto_never_lets_the_held_out_type_choose_its_setting() -> None:
     assert np.array_equal(pred2[types == 3], pred[types == 3])
 
 
-def test_fit_masked_model_follows_the_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fit_masked_model_follows_the_protocol(monkeypatch: pytest.MonkeyPatch, shared_data: Path) -> None:
+    # the KADID table (condition scores) lives in ../shared/data: skipped without it
     from conftest import textured
 
     from iqa_cli.synth import devset
