@@ -4,7 +4,8 @@
   warm-up, decoded tensors in memory: model time only), reported with the ratio to SSIM. Timed twice, each in a
   fresh process: with glibc malloc's default settings (what a Python user of the library gets) and with the
   setting the ``iqa`` command applies to its own process (``iqa_cli.runtime.keep_freed_memory``);
-- with ``--device cuda``: the same on the GPU (synchronised), one process;
+- with ``--device cuda``: the same on the GPU (synchronised), one process, and the peak CUDA memory of scoring a
+  4000x3000 pair beyond the loaded model and images;
 - peak resident memory of ``Scorer.score`` on a 4000x3000 pair (causal-iqa pools tile by tile above 2048x2048),
   measured in a fresh subprocess with ``ru_maxrss``, beside the same process's peak after loading the model only.
 
@@ -55,6 +56,28 @@ def memory(model: str, keep_freed: bool) -> dict[str, float]:
         out["loaded_mb" if not score else "scored_mb"] = round(peak, 1)
     out["scoring_extra_mb"] = round(out["scored_mb"] - out["loaded_mb"], 1)
     return out
+
+
+def gpu_memory(model: str, device: str) -> dict[str, float]:
+    """Peak CUDA memory (MB, PyTorch's allocator) of scoring a 4000x3000 pair, beyond the loaded model and images."""
+    import torch
+
+    from iqa_cli.api import load_model
+
+    scorer = load_model(model, device=device)
+    g = torch.Generator().manual_seed(0)
+    ref = torch.rand(1, 3, 3000, 4000, generator=g).to(device)
+    dist = (ref + 0.05 * torch.randn(ref.shape, generator=g).to(device)).clamp(0, 1)
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    with torch.inference_mode():
+        getattr(scorer.module, "score", scorer.module)(ref, dist)  # the model's own inference path (tiling), as score()
+    torch.cuda.synchronize()
+    return {
+        "loaded_mb": round(base / 2**20, 1),
+        "scoring_extra_mb": round((torch.cuda.max_memory_allocated() - base) / 2**20, 1),
+    }
 
 
 def time_models(models: list[str], repeats: int, device: str, keep_freed: bool) -> dict[str, float]:
@@ -124,7 +147,7 @@ def main() -> None:
         }
     else:
         columns = {args.device: time_models(models, args.repeats, args.device, keep_freed=False)}
-        mem = {}
+        mem = {f"{m}, {args.device}": gpu_memory(m, args.device) for m in args.memory_models.split(",") if m}
     result = {
         "ms_per_512x384_pair": columns,
         "threads": 2,

@@ -476,6 +476,7 @@ def test_cli_train_device_that_is_not_here_is_an_error_not_a_fallback() -> None:
         assert result.exit_code != 0 and "no CUDA GPU" in result.output
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU available")
 def test_train_on_cuda_returns_a_cpu_model_close_to_the_cpu_run(trained: dict, tmp_path: Path) -> None:
     calls, on_step = recorder()

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# One call on a lent GPU machine (the `device` tool): environment, the CUDA tests, GPU speed and memory, GPU batch
+# throughput, then the whole suite. Each step has its own time limit and log under $OUT; the last lines are a summary.
+# Usage (repo root, on the device): bash bench/gpu_check.sh   [.whl/ carried: wheels installed first, see below]
+set -u
+OUT=${OUT:-/tmp/iqa-gpu-check}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+SUMMARY=()
+step() {  # step NAME LIMIT_S CMD...: run with a time limit, log to $OUT/NAME.log, show its tail
+    local name=$1 limit=$2 t0=$SECONDS rc
+    shift 2
+    echo "== $name (limit ${limit}s)"
+    timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+    rc=$?
+    tail -n 12 "$OUT/$name.log"
+    SUMMARY+=("$name rc=$rc $((SECONDS - t0))s")
+}
+nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv | tee "$OUT/env.txt"
+# the image's packages are used as they are; typer is carried (.whl/) so the CLI runs the version CI runs
+if compgen -G ".whl/*.whl" >/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+python3 -c "import sys, torch, typer, cv2, numpy; print(sys.version.split()[0], 'torch', torch.__version__, \
+'typer', typer.__version__, 'cv2', cv2.__version__, 'numpy', numpy.__version__, 'cuda', torch.cuda.is_available(), \
+'cpus', __import__('os').cpu_count())" | tee -a "$OUT/env.txt"
+step tests_cuda 150 python3 -m pytest -q -p no:cacheprovider -m cuda -rs
+step speed 70 python3 bench/speed.py --device cuda --repeats 50 --out "$OUT/speed.json"
+step batch 210 python3 bench/batch.py --skip-local --pairs 2000 --gpu-workers 4,16 --keep /tmp/iqa-gpu-pairs
+tail -n 200 "$OUT/batch.log" | sed -n '/^{/,$p' >"$OUT/batch.json"
+step suite 110 python3 -m pytest -q -p no:cacheprovider -n 8 -m "not cuda"
+printf '%s\n' "${SUMMARY[@]}" | tee "$OUT/summary.txt"
