@@ -17,16 +17,19 @@ step() {  # step NAME LIMIT_S CMD...: run with a time limit, log to $OUT/NAME.lo
     SUMMARY+=("$name rc=$rc $((SECONDS - t0))s")
 }
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv | tee "$OUT/env.txt"
-# the image's packages are used as they are; typer is carried (.whl/) so the CLI runs the version CI runs
+# the image's packages are used as they are, except those carried in .whl/: typer 0.29.2 (the image's is older than
+# pyproject's typer>=0.26) and what it needs (pydantic, pydantic-core, annotated-types, typing-inspection,
+# typing-extensions), installed into the image's Python so that the tests' subprocesses see them too
 if compgen -G ".whl/*.whl" >/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade .whl/*.whl
 fi
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+export PYTHONPATH=$PWD
 python3 -c "import sys, torch, typer, cv2, numpy; print(sys.version.split()[0], 'torch', torch.__version__, \
 'typer', typer.__version__, 'cv2', cv2.__version__, 'numpy', numpy.__version__, 'cuda', torch.cuda.is_available(), \
 'cpus', __import__('os').cpu_count())" | tee -a "$OUT/env.txt"
 step tests_cuda 150 python3 -m pytest -q -p no:cacheprovider -m cuda -rs
+step cli_score 60 bash -c 'for d in cpu cuda; do echo "--device $d"; time python3 -m iqa_cli score \
+    examples/ref/parrots.png examples/dist/parrots_jpeg.png --device "$d"; done'
 step speed 70 python3 bench/speed.py --device cuda --repeats 50 --out "$OUT/speed.json"
 step batch 210 python3 bench/batch.py --skip-local --pairs 2000 --gpu-workers 4,16 --keep /tmp/iqa-gpu-pairs
 tail -n 200 "$OUT/batch.log" | sed -n '/^{/,$p' >"$OUT/batch.json"

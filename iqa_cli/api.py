@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from iqa_cli.device import full_float32
 from iqa_cli.errors import ImageError, UsageError, WeightsError
 from iqa_cli.io import DEFAULT_MAX_PIXELS, Image, align_pair, read_image
 from iqa_cli.models.registry import ModelSpec, default_model_name, get_spec, list_specs
@@ -86,9 +87,20 @@ class Scorer:
 
     # -- tensors --------------------------------------------------------------------------------------------------
     def score_tensors(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
-        """Scores (B,) of batched tensors (B, C, H, W) in [0, 1] on the scorer's device; differentiable."""
+        """Scores (B,) of batched tensors (B, C, H, W) in [0, 1] on the scorer's device; differentiable (the forward
+        pass in full float32 on CUDA, :func:`~iqa_cli.device.full_float32`)."""
         self._check_size(ref.shape[-2], ref.shape[-1])
-        return self.module(ref.to(self.device), dist.to(self.device))
+        with full_float32(self.device):
+            return self.module(ref.to(self.device), dist.to(self.device))
+
+    def infer(self, ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+        """Scores (B,) of batched tensors through the model's own inference path (e.g. tiling of huge pairs): no
+        gradients, full float32 on CUDA. Sizes are the caller's to check (:meth:`score` checks them)."""
+        import torch
+
+        score = getattr(self.module, "score", self.module)
+        with torch.inference_mode(), full_float32(self.device):
+            return score(ref.to(self.device), dist.to(self.device)).reshape(-1)
 
     def _check_size(self, h: int, w: int) -> None:
         if min(h, w) < self.spec.min_size:
@@ -98,17 +110,10 @@ class Scorer:
             )
 
     def _score_arrays(self, ref: np.ndarray, dist: np.ndarray) -> float:
-        import torch
-
         from iqa_cli.io import to_tensor
 
         self._check_size(ref.shape[0], ref.shape[1])
-        r = to_tensor(ref).to(self.device)
-        d = to_tensor(dist).to(self.device)
-        score = getattr(self.module, "score", self.module)  # a model's own inference path (e.g. tiling), or forward
-        with torch.inference_mode():
-            value = score(r, d)
-        return float(value.reshape(-1)[0].cpu())
+        return float(self.infer(to_tensor(ref), to_tensor(dist))[0].cpu())
 
     # -- files / arrays -------------------------------------------------------------------------------------------
     def score(
@@ -142,7 +147,7 @@ class Scorer:
         if fn is None:  # the CLI checks has_quality_map before scoring
             raise UsageError(f"model {self.name!r} gives no quality map — use the default model for --map")
         r, d = align_pair(_as_image(ref, DEFAULT_MAX_PIXELS), _as_image(dist, DEFAULT_MAX_PIXELS), resize=resize)
-        with torch.inference_mode():
+        with torch.inference_mode(), full_float32(self.device):
             m = fn(to_tensor(r).to(self.device), to_tensor(d).to(self.device))
         return m[0, 0].cpu().numpy()
 

@@ -98,11 +98,9 @@ def _score_run(scorer: Scorer, run: list[tuple[np.ndarray, np.ndarray]]) -> list
         return [_score_one(scorer, r, d) for r, d in run]
     try:
         scorer._check_size(h, w)
-        ref = torch.cat([to_tensor(r) for r, _ in run]).to(scorer.device)
-        dist = torch.cat([to_tensor(d) for _, d in run]).to(scorer.device)
-        score = getattr(scorer.module, "score", scorer.module)  # the model's inference path, as Scorer uses it
-        with torch.inference_mode():
-            values = score(ref, dist).reshape(-1).cpu().tolist()
+        ref = torch.cat([to_tensor(r) for r, _ in run])
+        dist = torch.cat([to_tensor(d) for _, d in run])
+        values = scorer.infer(ref, dist).cpu().tolist()  # the model's inference path, as Scorer.score uses it
         if len(values) != len(run):
             raise RuntimeError(f"model returned {len(values)} scores for a batch of {len(run)}")
         return [float(v) for v in values]

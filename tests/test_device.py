@@ -54,3 +54,46 @@ def test_cuda_index_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_garbage_is_a_usage_error(spec: str) -> None:
     with pytest.raises(UsageError, match="unknown device .*: expected auto, cpu, cuda, cuda:N or mps"):
         resolve_device(spec)
+
+
+def test_full_float32_turns_tf32_off_on_cuda_only_and_restores_the_callers_setting() -> None:
+    from iqa_cli.device import _tf32_switches, full_float32
+
+    switches = _tf32_switches()
+    before = [getattr(owner, name) for owner, name, _ in switches]
+    with full_float32(torch.device("cpu")):
+        assert [getattr(owner, name) for owner, name, _ in switches] == before  # CPU: nothing touched
+    with full_float32(torch.device("cuda")):  # a device object needs no GPU: the switches are process-wide
+        assert [getattr(owner, name) for owner, name, _ in switches] == [v for _, _, v in switches]
+        with full_float32(torch.device("cuda:0")):  # nested (another thread's call): still off
+            pass
+        assert [getattr(owner, name) for owner, name, _ in switches] == [v for _, _, v in switches]
+    assert [getattr(owner, name) for owner, name, _ in switches] == before
+    with pytest.raises(RuntimeError), full_float32(torch.device("cuda")):
+        raise RuntimeError("a failing forward pass")
+    assert [getattr(owner, name) for owner, name, _ in switches] == before
+
+
+def test_full_float32_holds_while_any_thread_is_inside() -> None:
+    import threading
+
+    from iqa_cli.device import _tf32_switches, full_float32
+
+    switches = _tf32_switches()
+    before = [getattr(owner, name) for owner, name, _ in switches]
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with full_float32(torch.device("cuda")):
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    inside.wait(10)
+    with full_float32(torch.device("cuda")):
+        pass  # this thread leaves first: the other one is still inside, so the switches stay off
+    assert [getattr(owner, name) for owner, name, _ in switches] == [v for _, _, v in switches]
+    release.set()
+    t.join()
+    assert [getattr(owner, name) for owner, name, _ in switches] == before
