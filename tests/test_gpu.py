@@ -32,9 +32,12 @@ DISTORTIONS = [k for k in SHIPPED["causal-iqa"] if k != "weights_sha256"]
 
 
 def _tol(name: str) -> float:
-    """Absolute tolerance between devices: 1e-3 on the 0-100 scales (the golden tests' own), 1e-5 on 0-1 ones."""
+    """Absolute tolerance between devices: 1e-3 on the 0-100 scales (the golden tests' own), 1e-4 on 0-1 ones.
+
+    Measured on an H200 with full float32: SSIM 1.2e-5 off the CPU (reduction order); with cuDNN's default TF32
+    convolutions, HaarPSI was 8.5e-4 and SSIM 1.5e-4 off, which this tolerance catches."""
     scale = next(m for m in list_models() if m["name"] == name)["scale"]
-    return 1e-3 if scale is None or scale[1] > 1 else 1e-5
+    return 1e-3 if scale is None or scale[1] > 1 else 1e-4
 
 
 @pytest.mark.parametrize("name", MODELS)

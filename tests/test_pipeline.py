@@ -160,3 +160,29 @@ def test_float_scores_survive_as_python_floats(tmp_path: Path) -> None:
     pairs = _mixed_pairs(tmp_path, 32)[:3]
     got = score_chunk(scorer, pairs)
     assert all(type(r.score) is float and np.isfinite(r.score) for r in got)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_workers_that_only_decode_give_the_same_rows_and_score_in_the_consuming_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_size: int
+) -> None:
+    """The GPU way (workers decode; the consuming thread alone drives the device), run on the CPU."""
+    import threading
+
+    pairs = _mixed_pairs(tmp_path, 40)
+    scorer = load_model("causal-iqa", device="cpu")
+    expected = list(run_pipeline(scorer, pairs, workers=3, batch_size=batch_size))
+    threads: set[str] = set()
+    infer = scorer.infer
+
+    def recording(ref: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+        threads.add(threading.current_thread().name)
+        return infer(ref, dist)
+
+    monkeypatch.setattr(scorer, "infer", recording)
+    got = list(run_pipeline(scorer, pairs, workers=3, batch_size=batch_size, score_in_workers=False))
+    assert got == expected  # same rows, same order, same errors, scores bit for bit
+    assert threads == {threading.current_thread().name}
+    threads.clear()
+    assert list(run_pipeline(scorer, pairs, workers=3, batch_size=batch_size)) == expected
+    assert threads and all(name.startswith("iqa-pipe") for name in threads)  # the CPU default: workers score
