@@ -10,8 +10,9 @@ the load average, and whether every score is bit-identical to the first local ru
 ``iqa`` command's allocator setting (as the Ray engine's actors do). Linux only (/proc).
 
 Variants: ``local`` (``run_pipeline``, 2 workers), ``ray`` (the Ray engine as shipped), ``ray-1cpu`` (one-CPU
-actors: one per CPU, one thread each), ``ray-nokeep`` (actors without the allocator setting), and ``old`` (the
-``score_pairs_ray`` of a ``old_ray_engine.py`` found on ``--old-dir``, e.g. an earlier commit's
+actors: one per CPU, one thread each), ``ray-nokeep`` (actors without the allocator setting), ``ray-block:N``
+(blocks of N rows per actor thread), and ``old`` (the ``score_pairs_ray`` of a ``old_ray_engine.py`` found on
+``--old-dir``, e.g. an earlier commit's
 ``git show REV:iqa_cli/ray_engine.py > DIR/old_ray_engine.py``).
 
 Usage: python bench/ray_cpu.py PAIRS_DIR [--n 2000] [--order local,ray,ray,local] [--old-dir DIR] [--by-process]
@@ -148,6 +149,14 @@ def main() -> None:
                 from old_ray_engine import score_pairs_ray as old  # type: ignore[import-not-found]
 
                 rows = list(old(pairs, model=None, weights=None, device="cpu"))
+            elif which.startswith("ray-block:"):  # blocks of N rows per actor thread (shipped: ROWS_PER_THREAD)
+                from iqa_cli import ray_engine
+
+                shipped, ray_engine.ROWS_PER_THREAD = ray_engine.ROWS_PER_THREAD, int(which.split(":")[1])
+                try:
+                    rows = list(score_pairs_ray(pairs, model=None, weights=None, device="cpu"))
+                finally:
+                    ray_engine.ROWS_PER_THREAD = shipped
             elif which in ("ray", "ray-1cpu", "ray-nokeep"):
                 os.environ.pop("IQA_KEEP_FREED_MEMORY", None)
                 if which == "ray-nokeep":
