@@ -2,6 +2,11 @@
 # One call on a lent GPU machine (the `device` tool): environment, the CUDA tests, GPU speed and memory, GPU batch
 # throughput, then the whole suite. Each step has its own time limit and log under $OUT; the last lines are a summary.
 # Usage (repo root, on the device): bash bench/gpu_check.sh   [.whl/ carried: wheels installed first, see below]
+# The wheels, made once on the developer machine (the device has no registry; .whl/ is in .git/info/exclude):
+#   for p in typer==0.29.2 pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 \
+#            typing_extensions==4.16.0; do pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+#            --implementation cp --platform manylinux_2_17_x86_64 -d .whl "$p"; done
+# then the device tool's run with carry [".whl"] and a timeout of ~400 s (it ran in 89-184 s on an H200).
 set -u
 OUT=${OUT:-/tmp/iqa-gpu-check}
 mkdir -p "$OUT"
