@@ -139,3 +139,29 @@ def test_batch_command_on_cuda_gives_the_cpu_rows(tmp_path: Path) -> None:
             assert a["weights"] == b["weights"]
             if a["score"] is not None:
                 assert b["score"] == pytest.approx(a["score"], abs=1e-3), (label, a, b)
+
+
+def test_quality_map_on_cuda_matches_cpu() -> None:
+    ref, dist = EXAMPLES / "ref" / "parrots.png", EXAMPLES / "dist" / "parrots_gaussian_blur.png"
+    a = load_model(device="cpu").quality_map(ref, dist)
+    b = load_model(device="cuda").quality_map(ref, dist)
+    assert a.shape == b.shape
+    assert np.abs(a - b).max() <= 1e-4 * max(1.0, float(np.abs(a).max()))
+
+
+def test_attack_command_runs_on_cuda_from_the_cpu_clean_score(tmp_path: Path) -> None:
+    """PGD follows gradient signs, so the attacked score may differ between devices; the clean score may not, and the
+    perturbation must respect the budget on both."""
+    ref, dist = EXAMPLES / "ref" / "bikes.png", EXAMPLES / "dist" / "bikes_white_noise.png"
+    rows = {}
+    for device in ("cpu", "cuda"):
+        args = ["attack", str(ref), str(dist), "-d", device, "--steps", "3", "--no-progress"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.stderr
+        header, line = result.stdout.strip().splitlines()
+        rows[device] = dict(zip(header.split(","), line.split(",")))
+    cpu, gpu = rows["cpu"], rows["cuda"]
+    assert gpu["error"] == "" and float(gpu["clean_score"]) == pytest.approx(float(cpu["clean_score"]), abs=1e-3)
+    for row in (cpu, gpu):
+        assert float(row["linf"]) <= float(row["eps"]) + 1e-6
+        assert abs(float(row["attacked_score"]) - float(row["clean_score"])) > 0.1  # the attack moved the score
