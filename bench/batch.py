@@ -18,7 +18,8 @@ distorted images come from :mod:`iqa_cli.synth.distortions` (blur, noise, JPEG, 
   started, cold and warm (see :func:`ray_vs_local`); whether every score is bit-identical to the local engine's;
 - GPU (when CUDA is available, else skipped and said so): pairs/s of the model at batch 1 vs batched, decoded
   pairs in memory (:func:`gpu_batching`); then the real ``iqa batch --device cuda`` at batch 1 and 32 against
-  decode-only and ``--device cpu`` with the same ``--gpu-workers`` threads (:func:`gpu_pipeline`).
+  decode-only and ``--device cpu`` with the same ``--gpu-workers`` threads (:func:`gpu_pipeline`), and in this
+  process the pipeline's two ways of using the threads, alternated (:func:`pipeline_designs`).
 
 Usage: python bench/batch.py [--pairs 600] [--formats png,jpeg] [--workers 2] [--ray] [--ray-pairs 2000]
        [--gpu-workers 4,16] [--keep DIR]   (the last lines printed are the whole report as JSON)
@@ -217,6 +218,35 @@ def gpu_pipeline(folder: Path, tmp: Path, workers: tuple[int, ...], sizes: tuple
     return out
 
 
+def pipeline_designs(
+    folder: Path, workers: tuple[int, ...], sizes: tuple[int, ...] = (1, 32), device: str = "cuda"
+) -> dict:
+    """In this process, the local engine's two ways on ``device``, alternated: workers that decode and score
+    (``score_in_workers=True``, the CPU's way and the GPU's before 2026-12-04) against workers that only decode
+    while this thread scores (``False``, the GPU's way since); pairs/s and CPU ms per pair of each."""
+    from iqa_cli.api import load_model
+    from iqa_cli.pairs import pair_folders
+    from iqa_cli.pipeline import run_pipeline
+
+    scorer = load_model(device=device)
+    pairs = pair_folders(folder / "ref", folder / "dist").pairs
+    list(run_pipeline(scorer, pairs[:64], workers=4, batch_size=32))  # warm-up: kernels, allocator
+    out: dict = {"pairs": len(pairs), "device": device}
+    for w in workers:
+        for bs in sizes:
+            for in_workers in (True, False, True, False):
+                t0, c0 = time.perf_counter(), time.process_time()
+                n = sum(1 for _ in run_pipeline(scorer, pairs, workers=w, batch_size=bs, score_in_workers=in_workers))
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                key = f"workers_{w}_batch_{bs}_{'workers_score' if in_workers else 'one_thread_scores'}"
+                out.setdefault(key, []).append(
+                    {"pairs_per_s": round(n / wall, 1), "cpu_ms_per_pair": round(1000 * cpu / n, 2)}
+                )
+            done = {k: v for k, v in out.items() if k.startswith(f"workers_{w}_batch_{bs}_")}
+            print(f"[pipeline designs] {done}", file=sys.stderr)
+    return out
+
+
 def ray_vs_local(folder: Path, tmp: Path) -> dict:
     """Ray engine vs local engine on the same pairs, and whether every score is bit-identical. In run order:
 
@@ -336,6 +366,7 @@ def main() -> None:
             workers = tuple(int(w) for w in args.gpu_workers.split(","))
             print(f"[gpu] {results['gpu']}", file=sys.stderr)
             results["gpu_pipeline"] = gpu_pipeline(folder, Path(tmp), workers)
+            results["gpu_pipeline_designs"] = pipeline_designs(folder, workers)
         else:
             results["gpu"] = "skipped: CUDA is not available on this machine"
             print(f"[gpu] {results['gpu']}", file=sys.stderr)
