@@ -6,7 +6,8 @@
 #   for p in typer==0.29.2 pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 \
 #            typing_extensions==4.16.0; do pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
 #            --implementation cp --platform manylinux_2_17_x86_64 -d .whl "$p"; done
-# then the device tool's run with carry [".whl"] and a timeout of ~400 s (it ran in 89-184 s on an H200).
+# then the device tool's run with carry [".whl"] and a timeout of ~540 s (it ran in 89-184 s on an H200 before the
+# pipeline_designs part was added to bench/batch.py, which adds ~100 s).
 set -u
 OUT=${OUT:-/tmp/iqa-gpu-check}
 mkdir -p "$OUT"
@@ -36,7 +37,7 @@ step tests_cuda 150 python3 -m pytest -q -p no:cacheprovider -m cuda -rs
 step cli_score 60 bash -c 'for d in cpu cuda; do echo "--device $d"; time python3 -m iqa_cli score \
     examples/ref/parrots.png examples/dist/parrots_jpeg.png --device "$d"; done'
 step speed 70 python3 bench/speed.py --device cuda --repeats 50 --out "$OUT/speed.json"
-step batch 210 python3 bench/batch.py --skip-local --pairs 2000 --gpu-workers 4,16 --keep /tmp/iqa-gpu-pairs
+step batch 330 python3 bench/batch.py --skip-local --pairs 2000 --gpu-workers 4,16 --keep /tmp/iqa-gpu-pairs
 tail -n 200 "$OUT/batch.log" | sed -n '/^{/,$p' >"$OUT/batch.json"
 step suite 110 python3 -m pytest -q -p no:cacheprovider -n 8 -m "not cuda"
 printf '%s\n' "${SUMMARY[@]}" | tee "$OUT/summary.txt"
