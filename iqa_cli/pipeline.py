@@ -186,14 +186,14 @@ def run_pipeline(
     batch_size: int | None = None,
     score_in_workers: bool | None = None,
 ) -> Generator[PairResult, None, None]:
-    """Score pairs with ``workers`` threads, each decoding then scoring a chunk; results in input order.
+    """Score pairs with ``workers`` threads that decode chunks and, on the CPU, score them; results in input order.
 
     Args:
         scorer: a loaded model.
         pairs: (ref, dist) paths.
         resize: size-mismatch policy.
         max_pixels: decompression-bomb guard per image.
-        workers: threads, each decoding and scoring its own chunk.
+        workers: threads, each decoding (and on the CPU scoring) its own chunk.
         batch_size: pairs per chunk and at most per forward pass (default :data:`DEFAULT_BATCH_SIZE`).
         score_in_workers: whether the workers score their chunks too (default: on the CPU only), or only decode
             them while the consuming thread scores.
