@@ -186,3 +186,24 @@ def test_workers_that_only_decode_give_the_same_rows_and_score_in_the_consuming_
     threads.clear()
     assert list(run_pipeline(scorer, pairs, workers=3, batch_size=batch_size)) == expected
     assert threads and all(name.startswith("iqa-pipe") for name in threads)  # the CPU default: workers score
+
+
+def test_on_a_gpu_the_consuming_thread_scores_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scorer that says it is on CUDA (its scoring routed to a CPU twin, so no GPU is needed): workers decode only."""
+    import threading
+
+    pairs = _mixed_pairs(tmp_path, 40)
+    cpu = load_model("psnr", device="cpu")
+    expected = list(run_pipeline(cpu, pairs, workers=3))
+    gpu = load_model("psnr", device="cpu")
+    gpu.device = torch.device("cuda")
+    threads: set[str] = set()
+
+    def on_twin(ref: np.ndarray, dist: np.ndarray) -> float:
+        threads.add(threading.current_thread().name)
+        return cpu._score_arrays(ref, dist)
+
+    monkeypatch.setattr(gpu, "_score_arrays", on_twin)
+    got = list(run_pipeline(gpu, pairs, workers=3))  # batch size 1: pair by pair through _score_arrays
+    assert got == expected
+    assert threads == {threading.current_thread().name}
