@@ -4,10 +4,12 @@ How it runs:
 
 - The pairs are cut into **chunks** of ``batch_size`` consecutive pairs. A pool of ``workers`` threads takes
   chunks in order. On the CPU a thread decodes its chunk's pairs (OpenCV releases the GIL), then scores them: while
-  one thread scores, the others decode, so every core stays busy. On a GPU the workers only decode, and the thread
-  that consumes the results scores each chunk as it comes, in order: one thread drives the device, so many threads
-  no longer contend for the GIL to launch kernels nor spin waiting on each other's work (on an H200 with 16 workers,
-  the old way used ~13 ms more CPU per pair than decoding alone; bench/RESULTS.md).
+  one thread scores, the others decode, so every core stays busy. On a GPU the workers only decode, pair by pair,
+  and the thread that consumes the results gathers the same chunks and scores each as it comes, in order: one
+  thread drives the device, so many threads no longer contend for the GIL to launch kernels nor spin waiting on
+  each other's work (on an H200 with 16 workers, the old way used ~13 ms more CPU per pair than decoding alone;
+  bench/RESULTS.md), and the decoded pixels held stay within ``2 * workers + batch_size`` pairs plus the chunk being
+  scored instead of ``2 * workers`` whole chunks.
 - Inside a chunk, runs of **consecutive pairs of the same shape** go through the model in one forward pass
   (:func:`score_chunk`); a pair of another shape, a huge pair (scored tile by tile) or a bad pair breaks the run.
   Batch composition is therefore a pure function of the input order, the shapes and ``batch_size`` — never of
@@ -113,13 +115,6 @@ def _score_run(scorer: Scorer, run: list[tuple[np.ndarray, np.ndarray]]) -> list
         return [_score_one(scorer, r, d) for r, d in run]
 
 
-def decode_chunk(
-    pairs: Sequence[Pair], *, resize: Resize = "none", max_pixels: int = DEFAULT_MAX_PIXELS
-) -> list[tuple[np.ndarray, np.ndarray] | str]:
-    """Aligned pixels of each pair, or its error text; nothing scored."""
-    return [_decode(p, resize, max_pixels) for p in pairs]
-
-
 def score_decoded(
     scorer: Scorer, pairs: Sequence[Pair], decoded: list[tuple[np.ndarray, np.ndarray] | str]
 ) -> list[PairResult]:
@@ -158,7 +153,7 @@ def score_chunk(
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> list[PairResult]:
     """Decode and score consecutive pairs, batching runs of the same shape; one result per pair, in order."""
-    return score_decoded(scorer, pairs, decode_chunk(pairs, resize=resize, max_pixels=max_pixels))
+    return score_decoded(scorer, pairs, [_decode(p, resize, max_pixels) for p in pairs])
 
 
 @contextmanager
@@ -207,29 +202,66 @@ def run_pipeline(
     if size < 1:
         raise UsageError(f"batch size must be at least 1, got {size}")
     items = list(pairs)
-    chunks = [items[i : i + size] for i in range(0, len(items), size)]
     on_cpu = scorer.device.type == "cpu"
     in_workers = on_cpu if score_in_workers is None else score_in_workers
     threads = 1 if on_cpu and workers > 1 else None
-    window = 2 * workers
     with _torch_threads(threads), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="iqa-pipe") as pool:
-        pending: deque[tuple[Sequence[Pair], Future[list]]] = deque()
-        try:
-            for chunk in chunks:
-                job: Future[list]
-                if in_workers:  # each worker decodes and scores its chunk
-                    job = pool.submit(score_chunk, scorer, chunk, resize=resize, max_pixels=max_pixels)
-                else:  # the workers decode; this thread alone drives the device
-                    job = pool.submit(decode_chunk, chunk, resize=resize, max_pixels=max_pixels)
-                pending.append((chunk, job))
-                if len(pending) >= window:
-                    yield from _finish(scorer, *pending.popleft(), in_workers)
-            while pending:
-                yield from _finish(scorer, *pending.popleft(), in_workers)
-        finally:
-            for _, f in pending:  # a consumer that stops early (or Ctrl-C) does not wait for the whole window
-                f.cancel()
+        if in_workers:
+            yield from _workers_score(pool, scorer, items, size, resize, max_pixels, window=2 * workers)
+        else:
+            yield from _one_thread_scores(pool, scorer, items, size, resize, max_pixels, window=2 * workers + size)
 
 
-def _finish(scorer: Scorer, chunk: Sequence[Pair], job: Future[list], scored: bool) -> list[PairResult]:
-    return job.result() if scored else score_decoded(scorer, chunk, job.result())
+def _workers_score(
+    pool: ThreadPoolExecutor,
+    scorer: Scorer,
+    items: list[Pair],
+    size: int,
+    resize: Resize,
+    max_pixels: int,
+    window: int,
+) -> Generator[PairResult, None, None]:
+    """Each worker decodes and scores a chunk of ``size`` pairs; at most ``window`` chunks in flight."""
+    pending: deque[Future[list[PairResult]]] = deque()
+    try:
+        for i in range(0, len(items), size):
+            chunk = items[i : i + size]
+            pending.append(pool.submit(score_chunk, scorer, chunk, resize=resize, max_pixels=max_pixels))
+            if len(pending) >= window:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+    finally:
+        for f in pending:  # a consumer that stops early (or Ctrl-C) does not wait for the whole window
+            f.cancel()
+
+
+def _one_thread_scores(
+    pool: ThreadPoolExecutor,
+    scorer: Scorer,
+    items: list[Pair],
+    size: int,
+    resize: Resize,
+    max_pixels: int,
+    window: int,
+) -> Generator[PairResult, None, None]:
+    """The workers decode pair by pair, at most ``window`` pairs ahead; this thread takes them in order, ``size`` at
+    a time (the same chunks as :func:`_workers_score`), and scores each chunk. Decoded pixels held: at most
+    ``window`` pairs plus the chunk being scored, whatever the batch size."""
+    pending: deque[Future[tuple[np.ndarray, np.ndarray] | str]] = deque()
+    todo = iter(items)
+
+    def fill() -> None:
+        while len(pending) < window and (pair := next(todo, None)) is not None:
+            pending.append(pool.submit(_decode, pair, resize, max_pixels))
+
+    try:
+        for i in range(0, len(items), size):
+            chunk = items[i : i + size]
+            fill()
+            decoded = [pending.popleft().result() for _ in chunk]
+            fill()  # the workers decode the next pairs while this thread scores
+            yield from score_decoded(scorer, chunk, decoded)
+    finally:
+        for f in pending:
+            f.cancel()

@@ -207,3 +207,35 @@ def test_on_a_gpu_the_consuming_thread_scores_by_default(tmp_path: Path, monkeyp
     got = list(run_pipeline(gpu, pairs, workers=3))  # batch size 1: pair by pair through _score_arrays
     assert got == expected
     assert threads == {threading.current_thread().name}
+
+
+def test_workers_that_only_decode_hold_a_bounded_number_of_pairs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GPU way decodes pair by pair: at most 2 * workers + batch_size pairs ahead of the consumer plus the chunk
+    being scored, where whole chunks in flight would hold 2 * workers * batch_size."""
+    import threading
+    import time
+
+    from iqa_cli import pipeline
+
+    pairs = [p for p in _mixed_pairs(tmp_path, 40) for _ in range(3)]  # 60 pairs
+    scorer = load_model("psnr", device="cpu")
+    lock, decoded, yielded, worst = threading.Lock(), [0], [0], [0]
+    decode = pipeline._decode
+
+    def counting(*args):  # type: ignore[no-untyped-def]
+        out = decode(*args)
+        with lock:
+            decoded[0] += 1
+            worst[0] = max(worst[0], decoded[0] - yielded[0])
+        return out
+
+    monkeypatch.setattr(pipeline, "_decode", counting)
+    workers, size = 3, 8
+    for _ in run_pipeline(scorer, pairs, workers=workers, batch_size=size, score_in_workers=False):
+        time.sleep(0.003)  # a slow consumer: the decoders run as far ahead as they may
+        with lock:
+            yielded[0] += 1
+    assert decoded[0] == len(pairs)
+    assert worst[0] <= 2 * workers + 2 * size < 2 * workers * size, worst[0]
