@@ -64,16 +64,8 @@ def robust_variant(base: CausalIQA, settings: RobustSettings) -> CausalIQA:
     ``base``'s, loaded strictly. Heads unchanged (refit them: :func:`fit_robust_heads`)."""
     if not base.config.masked_haar:
         raise TrainingError("the base causal-iqa has no masked Haar block — make one with `iqa train --masked` first")
-    s = settings
-    cfg = replace(
-        base.config,
-        visibility=s.visibility,
-        rank_keep=s.rank_keep,
-        rank_tau=s.rank_tau,
-        jnd=s.jnd,
-        pool_weight=s.pool_weight,
-    )
-    out = CausalIQA(cfg)
+    changes: dict[str, Any] = settings.to_dict()  # the settings are config fields of the same names
+    out = CausalIQA(replace(base.config, **changes))
     out.load_state_dict(base.state_dict(), strict=True)
     return out.eval()
 
@@ -179,8 +171,7 @@ def run_robust(
     model, heads = fit_robust_model(base_model, refs, settings, seed=seed)
     log.info("robust heads: %s", heads)
     options = " ".join(
-        f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
-        for k, v in settings.to_dict().items()
+        f"--{k.replace('_', '-')} {f'{v:g}' if isinstance(v, float) else v}" for k, v in settings.to_dict().items()
     )
     recipe = {
         "base_weights": base.name,

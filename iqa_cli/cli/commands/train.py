@@ -120,6 +120,7 @@ def train(
     The shipped weights are never replaced unless asked for: `--out weights --force` (after checking the result).
     """
     from iqa_cli.device import resolve_device
+    from iqa_cli.models.causal.masked_haar import MaskedHaar
     from iqa_cli.train.publish import is_shipped_folder
     from iqa_cli.train.recipe import MODEL_NAME, run_training
 
@@ -151,7 +152,7 @@ def train(
         raise typer.BadParameter(f"{given[0]} sets the robust variant: add --robust", param_hint=given[0])
     if rank_keep is not None and rank_keep <= 0.0:
         raise typer.BadParameter(f"expected a fraction in (0, 1], got {rank_keep:g}", param_hint="--rank-keep")
-    if pool_weight is not None and pool_weight not in ("max", "ref"):
+    if pool_weight is not None and pool_weight not in MaskedHaar.POOL_WEIGHTS:
         raise typer.BadParameter(f"expected ref or max, got {pool_weight!r}", param_hint="--pool-weight")
     if rank_tau is not None and rank_tau <= 0.0:
         raise typer.BadParameter(f"expected a temperature > 0, got {rank_tau:g}", param_hint="--rank-tau")
